@@ -1,0 +1,81 @@
+"""FastAPI dependencies shared by every domain: runtime, database session, request context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from qianshu.config import Settings
+from qianshu.core.clock import Clock
+from qianshu.core.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    """Return the app's runtime."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_settings(request: Request) -> Settings:
+    """Return the settings."""
+    return get_runtime(request).settings
+
+
+def get_clock(request: Request) -> Clock:
+    """Return the injected clock."""
+    return get_runtime(request).clock
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """Yield a session committed when the route returns, rolled back when it raises."""
+    session = get_runtime(request).sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking and from where: request id, client address, user agent, locale."""
+
+    request_id: str
+    ip: str
+    user_agent: str
+    locale: str
+
+
+def get_request_context(request: Request) -> RequestContext:
+    """Build the request context (set up by the request-id middleware)."""
+    return RequestContext(
+        request_id=getattr(request.state, "request_id", "-"),
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", "")[:400],
+        locale=getattr(request.state, "locale", "zh-CN"),
+    )
+
+
+def client_ip(request: Request) -> str:
+    """Return the client address, trusting X-Forwarded-For only from configured proxies."""
+    peer = request.client.host if request.client else "0.0.0.0"  # noqa: S104  # placeholder, not a bind
+    settings = get_settings(request)
+    if peer in settings.trusted_proxies:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return peer
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+ContextDep = Annotated[RequestContext, Depends(get_request_context)]

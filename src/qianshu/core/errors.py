@@ -1,0 +1,153 @@
+"""One error tree; the app maps it to RFC 9457 problem+json.
+
+Each class has a stable `type` slug (the problem type URI is
+`https://qianshu.dev/problems/<slug>`), an HTTP status and a title. Domains subclass these
+(`SignerAlreadySigned(Conflict)`). `detail` must never carry personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://qianshu.dev/problems/"
+
+
+class QianshuError(Exception):
+    """Base of every error the platform reports to a person or client."""
+
+    slug: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "请求无法完成"
+    title_en: ClassVar[str] = "The request could not be completed"
+
+    def __init__(self, detail: str | None = None, *, detail_en: str | None = None, **extra: Any) -> None:
+        self.detail = detail or self.title
+        self.detail_en = detail_en or (detail if detail and detail.isascii() else self.title_en)
+        self.extra = extra
+        super().__init__(self.detail_en)
+
+    @property
+    def type_uri(self) -> str:
+        """Return the stable problem type URI."""
+        return PROBLEM_BASE + self.slug
+
+    def to_problem(self, *, locale: str = "zh-CN", instance: str | None = None) -> dict[str, Any]:
+        """Return the RFC 9457 problem object."""
+        en = locale.startswith("en")
+        body: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title_en if en else self.title,
+            "status": self.status,
+            "detail": self.detail_en if en else self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(QianshuError):
+    """The input is malformed or breaks a rule."""
+
+    slug = "invalid-input"
+    status = 422
+    title = "输入有误"
+    title_en = "Invalid input"
+
+
+class BadRequest(QianshuError):
+    """The request itself is malformed (not JSON, wrong content type)."""
+
+    slug = "bad-request"
+    status = 400
+    title = "请求格式错误"
+    title_en = "Malformed request"
+
+
+class Unauthenticated(QianshuError):
+    """No valid session or credentials."""
+
+    slug = "unauthenticated"
+    status = 401
+    title = "请先登录"
+    title_en = "Authentication required"
+
+
+class Forbidden(QianshuError):
+    """Authenticated, but not allowed."""
+
+    slug = "forbidden"
+    status = 403
+    title = "无权执行此操作"
+    title_en = "Forbidden"
+
+
+class CsrfFailed(Forbidden):
+    """A cookie-authenticated form came without a valid CSRF token."""
+
+    slug = "csrf-failed"
+    title = "页面已过期，请刷新后重试"
+    title_en = "The form expired; reload the page and try again"
+
+
+class NotFound(QianshuError):
+    """No such object (or not visible to this actor)."""
+
+    slug = "not-found"
+    status = 404
+    title = "未找到"
+    title_en = "Not found"
+
+
+class Conflict(QianshuError):
+    """The object's state forbids the change."""
+
+    slug = "conflict"
+    status = 409
+    title = "状态冲突"
+    title_en = "Conflict"
+
+
+class PayloadTooLarge(QianshuError):
+    """The body is over the configured size limit."""
+
+    slug = "payload-too-large"
+    status = 413
+    title = "文件或请求过大"
+    title_en = "Payload too large"
+
+
+class RateLimited(QianshuError):
+    """Too many attempts; `retry_after` seconds until the next one is allowed."""
+
+    slug = "rate-limited"
+    status = 429
+    title = "尝试次数过多，请稍后再试"
+    title_en = "Too many attempts"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+
+class ServiceUnavailable(QianshuError):
+    """An outside service (provider, TSA, HSM) failed or timed out."""
+
+    slug = "service-unavailable"
+    status = 503
+    title = "依赖服务暂不可用，请稍后再试"
+    title_en = "A dependent service is unavailable"
+
+
+class VerificationFailed(QianshuError):
+    """A verification step failed; `step` names it in the standard's vocabulary."""
+
+    slug = "verification-failed"
+    status = 422
+    title = "验证未通过"
+    title_en = "Verification failed"
+
+    def __init__(self, *, step: str, reason: str, **extra: Any) -> None:
+        super().__init__(f"{step}: {reason}", detail_en=f"{step}: {reason}", step=step, **extra)
+        self.step = step
+        self.reason = reason
