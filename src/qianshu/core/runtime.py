@@ -34,6 +34,7 @@ class Runtime:
         prepare_data_dir(settings)
         self.engine = engine or db.make_engine(settings.effective_database_url)
         self.sessionmaker: sessionmaker[Session] = db.make_sessionmaker(self.engine)
+        self.sessionmaker.configure(info={"runtime": self})
         self._components: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._closers: list[Callable[[], None]] = []
@@ -74,6 +75,14 @@ class Runtime:
             fn()
         self._closers.clear()
         self.engine.dispose()
+
+
+def runtime_of(session: Session) -> Runtime:
+    """Return the runtime that opened `session` (services reach keys and providers this way)."""
+    runtime = session.info.get("runtime")
+    if not isinstance(runtime, Runtime):
+        raise RuntimeError("session was not opened by a Runtime")
+    return runtime
 
 
 def prepare_data_dir(settings: Settings) -> None:
