@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ class Limit:
     seconds: int
 
 
+@runtime_checkable
 class RateLimiter(Protocol):
     """Counts events per key and window."""
 

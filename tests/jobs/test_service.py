@@ -1,0 +1,93 @@
+"""The durable job queue: enqueue in a transaction, run, retry with backoff, dead-letter."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from qianshu.core.clock import FrozenClock
+from qianshu.core.runtime import Runtime
+from qianshu.jobs import service as jobs_service
+from qianshu.jobs.models import Job
+
+CALLS: list[dict[str, Any]] = []
+
+
+@jobs_service.handler("test.ok")
+def _ok(*, runtime: Runtime, session: Any, payload: dict[str, Any]) -> None:
+    CALLS.append(payload)
+
+
+@jobs_service.handler("test.fail")
+def _fail(*, runtime: Runtime, session: Any, payload: dict[str, Any]) -> None:
+    raise RuntimeError("provider down")
+
+
+def _enqueue(runtime: Runtime, clock: FrozenClock, kind: str, **kw: Any) -> str:
+    with runtime.transaction() as s:
+        return jobs_service.enqueue(session=s, clock=clock, kind=kind, payload={"n": 1}, **kw)
+
+
+def test_job_runs_once_and_is_marked_done(runtime: Runtime, clock: FrozenClock) -> None:
+    CALLS.clear()
+    job_id = _enqueue(runtime, clock, "test.ok")
+    assert jobs_service.run_pending(runtime) == 1
+    assert jobs_service.run_pending(runtime) == 0
+    assert CALLS == [{"n": 1}]
+    with runtime.transaction() as s:
+        assert s.get(Job, job_id).status == "done"  # type: ignore[union-attr]
+
+
+def test_enqueue_rolled_back_with_the_caller(runtime: Runtime, clock: FrozenClock) -> None:
+    s = runtime.sessionmaker()
+    jobs_service.enqueue(session=s, clock=clock, kind="test.ok", payload={})
+    s.rollback()
+    s.close()
+    assert jobs_service.run_pending(runtime) == 0
+
+
+def test_failed_job_backs_off_then_dead_letters(runtime: Runtime, clock: FrozenClock) -> None:
+    job_id = _enqueue(runtime, clock, "test.fail")
+    assert jobs_service.run_pending(runtime) == 1
+    # not due again until the backoff has passed
+    assert jobs_service.run_pending(runtime) == 0
+    for attempt in range(2, runtime.settings.job_max_attempts + 1):
+        clock.advance(jobs_service.backoff(attempt - 1) + timedelta(seconds=1))
+        assert jobs_service.run_pending(runtime) == 1
+    with runtime.transaction() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        assert job.status == "dead"
+        assert job.attempts == runtime.settings.job_max_attempts
+        assert "provider down" in (job.last_error or "")
+        assert [j.id for j in jobs_service.list_jobs(session=s, status="dead")] == [job_id]
+        jobs_service.requeue(session=s, clock=clock, job_id=job_id)
+    assert jobs_service.run_pending(runtime) == 1
+
+
+def test_unknown_kind_is_retried_not_crashing(runtime: Runtime, clock: FrozenClock) -> None:
+    job_id = _enqueue(runtime, clock, "test.nobody")
+    assert jobs_service.run_pending(runtime) == 1
+    with runtime.transaction() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.status == "queued"
+        assert "no handler" in (job.last_error or "")
+
+
+def test_dedupe_key_enqueues_once(runtime: Runtime, clock: FrozenClock) -> None:
+    a = _enqueue(runtime, clock, "test.ok", dedupe_key="crl-refresh:2026-01-05")
+    b = _enqueue(runtime, clock, "test.ok", dedupe_key="crl-refresh:2026-01-05")
+    assert a == b
+
+
+def test_stale_running_job_is_reclaimed(runtime: Runtime, clock: FrozenClock) -> None:
+    CALLS.clear()
+    job_id = _enqueue(runtime, clock, "test.ok")
+    with runtime.transaction() as s:
+        job = s.get(Job, job_id)
+        assert job is not None
+        job.status, job.locked_until = "running", clock.now() + timedelta(minutes=5)
+    assert jobs_service.run_pending(runtime) == 0
+    clock.advance(timedelta(minutes=6))
+    assert jobs_service.run_pending(runtime) == 1
+    assert CALLS == [{"n": 1}]
