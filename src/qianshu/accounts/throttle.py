@@ -1,0 +1,132 @@
+"""Login protection: count failures per account and per client address, lock after too many.
+
+Keys are hashed (they hold addresses and login blind indexes). An unknown login is counted and
+locked exactly like a real account, so lockouts reveal nothing about who is registered. Failures
+are counted in their own committed transaction, since the request that failed is rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from qianshu.accounts.errors import AccountLocked
+from qianshu.accounts.models import LoginThrottle
+from qianshu.core.clock import Clock, as_utc
+from qianshu.core.deps import RequestContext
+from qianshu.core.runtime import Runtime, runtime_of
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Which counters a login attempt touches: the account's (or unknown login's) and the client's."""
+
+    account: str | None
+    client: str | None
+
+
+def account_key(*, user_id: str | None, login_bidx: str) -> str:
+    """Return the throttle identity of a login: the user when one exists, else the login itself."""
+    return f"user:{user_id}" if user_id else f"login:{login_bidx}"
+
+
+def _hash(kind: str, ident: str) -> str:
+    return hashlib.sha256(f"throttle:{kind}:{ident}".encode()).hexdigest()
+
+
+def _rules(runtime: Runtime) -> dict[str, tuple[int, timedelta, timedelta]]:
+    s = runtime.settings
+    lock = timedelta(minutes=s.login_lock_minutes)
+    return {
+        "account": (s.login_max_failures, lock, lock),
+        "client": (s.ip_max_failures_per_hour, timedelta(hours=1), lock),
+    }
+
+
+def _keys(guard: Guard) -> list[tuple[str, str]]:
+    keys = []
+    if guard.account:
+        keys.append(("account", _hash("account", guard.account)))
+    if guard.client:
+        keys.append(("client", _hash("client", guard.client)))
+    return keys
+
+
+def check(*, session: Session, clock: Clock, guard: Guard) -> None:
+    """Raise AccountLocked when the account or the client is locked now."""
+    now = clock.now()
+    for scope, key in _keys(guard):
+        row = session.get(LoginThrottle, key, populate_existing=True)
+        if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
+            raise AccountLocked(unlock_at=as_utc(row.locked_until), now=now, scope=scope)
+
+
+def _insert_if_absent(session: Session, key: str, now: datetime) -> None:
+    values = {"key": key, "failures": 0, "window_start": now, "locked_until": None}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(LoginThrottle).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(LoginThrottle).values(**values).on_conflict_do_nothing())
+
+
+def record_failure(
+    *, session: Session, clock: Clock, guard: Guard, user_id: str | None, context: RequestContext | None
+) -> AccountLocked | None:
+    """Count one failure (own transaction); return the lock it caused, with its audit event written."""
+    runtime = runtime_of(session)
+    rules = _rules(runtime)
+    now = clock.now()
+    caused: AccountLocked | None = None
+    with runtime.transaction() as s:
+        for scope, key in _keys(guard):
+            limit, window, lock_for = rules[scope]
+            _insert_if_absent(s, key, now)
+            row = s.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
+            assert row is not None
+            expired_lock = row.locked_until is not None and as_utc(row.locked_until) <= now
+            if expired_lock or as_utc(row.window_start) + window <= now:
+                row.failures, row.window_start, row.locked_until = 0, now, None
+            row.failures += 1
+            if row.failures >= limit and row.locked_until is None:
+                row.locked_until = now + lock_for
+                caused = caused or AccountLocked(unlock_at=row.locked_until, now=now, scope=scope)
+                if scope == "account" and user_id:
+                    from qianshu.evidence import service as evidence_service
+
+                    evidence_service.record_event(
+                        session=s,
+                        clock=clock,
+                        stream=f"user:{user_id}",
+                        actor="system",
+                        action="account.locked",
+                        object_id=user_id,
+                        data={"until": row.locked_until.isoformat(), "failures": row.failures},
+                        context=context,
+                    )
+        s.flush()
+    return caused
+
+
+def failures_left(*, session: Session, clock: Clock, guard: Guard) -> int | None:
+    """Return how many failures the account may still make before it is locked."""
+    if not guard.account:
+        return None
+    runtime = runtime_of(session)
+    limit, window, _lock = _rules(runtime)["account"]
+    row = session.get(LoginThrottle, _hash("account", guard.account), populate_existing=True)
+    if row is None or as_utc(row.window_start) + window <= clock.now():
+        return limit
+    return max(0, limit - row.failures)
+
+
+def clear(*, session: Session, account: str) -> None:
+    """Forget the failures of `account` (after a successful login or password reset)."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _hash("account", account)))

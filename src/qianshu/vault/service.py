@@ -1,0 +1,452 @@
+"""Envelope encryption of personal data: per-subject data keys, blind indexes, crypto-shredding.
+
+Each person or organisation (the *subject*) gets one random AES-256 data key. Field values are
+sealed under it in the format of `vault.envelope`, bound to subject, table, column and row. The
+data key is stored only wrapped by a key-encryption key (KEK) from the keyring; rotating the KEK
+re-wraps data keys and leaves every ciphertext as it is. Destroying a subject's data key makes all
+of their fields unreadable at once (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from qianshu.core.clock import Clock
+from qianshu.core.ids import new_id
+from qianshu.core.logging import get_logger
+from qianshu.core.runtime import Runtime, runtime_of
+from qianshu.vault import envelope
+from qianshu.vault.errors import DataShredded, KeyMissing, VaultIntegrityError
+from qianshu.vault.keyring import Keyring, open_file_keyring
+from qianshu.vault.models import DataKey
+from qianshu.vault.normalise import normalise
+
+__all__ = [
+    "RETENTION_PREFIX",
+    "SYSTEM_SUBJECT",
+    "DataShredded",
+    "KeyMissing",
+    "KeyStatus",
+    "RetentionSealer",
+    "RotationResult",
+    "VaultIntegrityError",
+    "blind_index",
+    "decrypt_bytes",
+    "decrypt_field",
+    "destroy_data_key",
+    "destroy_retention_key",
+    "encrypt_bytes",
+    "encrypt_field",
+    "ensure_data_key",
+    "ensure_keys",
+    "has_retention_key",
+    "is_shredded",
+    "key_status",
+    "keyring",
+    "open_retained",
+    "open_retention_sealer",
+    "retention_key_dir",
+    "rotate_kek",
+]
+
+log = get_logger("qianshu.vault")
+
+SYSTEM_SUBJECT = "sys_platform"
+_ACTIVE, _DESTROYED = "active", "destroyed"
+_REWRAP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    """What `rotate_kek` did: the new current KEK, how many data keys it re-wrapped, what it retired."""
+
+    new_kid: str
+    rewrapped: int
+    retired: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """The KEK ring: the current kid, and how many live data keys each kid wraps."""
+
+    current_kid: str | None
+    data_keys_by_kid: dict[str, int]
+    destroyed_data_keys: int
+
+
+def _build_keyring(runtime: Runtime) -> Keyring:
+    ring, _created = open_file_keyring(runtime.settings.secrets_dir)
+    return ring
+
+
+def keyring(runtime: Runtime) -> Keyring:
+    """Return the runtime's keyring component (`vault.keyring`)."""
+    return runtime.component("vault.keyring", _build_keyring)
+
+
+def ensure_keys(*, runtime: Runtime) -> str | None:
+    """Create the KEK ring and blind-index key on first start; say so once."""
+    ring, created = open_file_keyring(runtime.settings.secrets_dir)
+    runtime.set_component("vault.keyring", ring)
+    if not created:
+        return None
+    log.info("vault_keys_created", count=len(created))
+    return (
+        f"已生成密钥 / vault keys created: {', '.join(created)} in {runtime.settings.secrets_dir / 'vault'}"
+        " — 请备份该目录 / back this folder up"
+    )
+
+
+def _wrap_context(key_id: str, subject_id: str) -> bytes:
+    return envelope.length_prefixed(key_id, subject_id)
+
+
+def _insert_if_absent(session: Session, values: dict[str, object]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(DataKey).values(**values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(DataKey).values(**values).on_conflict_do_nothing())
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database dialect {dialect}")
+
+
+def _row_for(session: Session, subject_id: str) -> DataKey | None:
+    return session.scalar(select(DataKey).where(DataKey.subject_id == subject_id))
+
+
+def _shredded(subject_id: str) -> DataShredded:
+    return DataShredded(
+        "该主体的数据密钥已销毁，数据无法恢复", detail_en="The subject's data key was destroyed"
+    )
+
+
+def ensure_data_key(*, session: Session, subject_id: str) -> None:
+    """Create the subject's data key unless it exists; raise DataShredded if it was destroyed."""
+    _active_row(session, subject_id)
+
+
+def _active_row(session: Session, subject_id: str) -> DataKey:
+    row = _row_for(session, subject_id)
+    if row is None:
+        runtime = runtime_of(session)
+        key_id = new_id("dk")
+        data_key = os.urandom(envelope.KEY_BYTES)
+        kek_id, wrapped = keyring(runtime).wrap(data_key, context=_wrap_context(key_id, subject_id))
+        _insert_if_absent(
+            session,
+            {
+                "id": key_id,
+                "subject_id": subject_id,
+                "status": _ACTIVE,
+                "kek_id": kek_id,
+                "wrapped_key": wrapped,
+                "created_at": runtime.clock.now(),
+            },
+        )
+        row = _row_for(session, subject_id)
+        assert row is not None
+    if row.status != _ACTIVE or row.wrapped_key is None or row.kek_id is None:
+        raise _shredded(subject_id)
+    return row
+
+
+def _data_key(session: Session, row: DataKey) -> bytes:
+    assert row.kek_id is not None and row.wrapped_key is not None
+    return keyring(runtime_of(session)).unwrap(
+        row.kek_id, row.wrapped_key, context=_wrap_context(row.id, row.subject_id)
+    )
+
+
+def encrypt_bytes(
+    *, session: Session, subject_id: str, table: str, column: str, row_id: str, value: bytes
+) -> bytes:
+    """Seal `value` under the subject's data key, bound to table, column and row."""
+    row = _active_row(session, subject_id)
+    place = envelope.Place(subject_id=subject_id, table=table, column=column, row_id=row_id)
+    return envelope.seal(key=_data_key(session, row), key_id=row.id, place=place, plaintext=value)
+
+
+def decrypt_bytes(
+    *, session: Session, subject_id: str, table: str, column: str, row_id: str, blob: bytes
+) -> bytes:
+    """Open a sealed value; raise DataShredded after shredding, VaultIntegrityError when misplaced."""
+    parsed = envelope.parse(bytes(blob))
+    row = session.get(DataKey, parsed.key_id)
+    if row is None or row.subject_id != subject_id:
+        raise VaultIntegrityError("密文不属于该主体", detail_en="The ciphertext belongs to another subject")
+    if row.status != _ACTIVE or row.wrapped_key is None or row.kek_id is None:
+        raise _shredded(subject_id)
+    place = envelope.Place(subject_id=subject_id, table=table, column=column, row_id=row_id)
+    return envelope.open_envelope(key=_data_key(session, row), envelope=parsed, place=place)
+
+
+def encrypt_field(
+    *, session: Session, subject_id: str, table: str, column: str, row_id: str, value: str
+) -> bytes:
+    """Seal the text `value` (UTF-8) under the subject's data key."""
+    return encrypt_bytes(
+        session=session,
+        subject_id=subject_id,
+        table=table,
+        column=column,
+        row_id=row_id,
+        value=value.encode("utf-8"),
+    )
+
+
+def decrypt_field(
+    *, session: Session, subject_id: str, table: str, column: str, row_id: str, blob: bytes
+) -> str:
+    """Open a sealed text field."""
+    raw = decrypt_bytes(
+        session=session, subject_id=subject_id, table=table, column=column, row_id=row_id, blob=blob
+    )
+    return raw.decode("utf-8")
+
+
+def blind_index(*, session: Session, kind: str, value: str) -> str:
+    """Return the hex HMAC-SHA256 blind index of the normalised `value` for lookups by `kind`."""
+    return keyring(runtime_of(session)).blind(kind, normalise(kind, value))
+
+
+def is_shredded(*, session: Session, subject_id: str) -> bool:
+    """Tell whether the subject's data key was destroyed."""
+    row = _row_for(session, subject_id)
+    return row is not None and row.status == _DESTROYED
+
+
+def destroy_data_key(*, session: Session, clock: Clock, subject_id: str) -> None:
+    """Erase the subject's data key, leaving a tombstone so no new key is ever made for them."""
+    row = _row_for(session, subject_id)
+    now = clock.now()
+    if row is None:
+        _insert_if_absent(
+            session,
+            {
+                "id": new_id("dk"),
+                "subject_id": subject_id,
+                "status": _DESTROYED,
+                "created_at": now,
+                "destroyed_at": now,
+            },
+        )
+        row = _row_for(session, subject_id)
+        assert row is not None
+    if row.status != _DESTROYED:
+        row.status, row.kek_id, row.wrapped_key, row.destroyed_at = _DESTROYED, None, None, now
+    session.flush()
+    keyring(runtime_of(session)).forget()
+    log.info("vault_data_key_destroyed", key_id=row.id)
+
+
+def rotate_kek(*, runtime: Runtime, retire_old: bool = False) -> RotationResult:
+    """Make a new current KEK and re-wrap every live data key with it; ciphertexts stay untouched."""
+    ring = keyring(runtime)
+    new = ring.store.create()
+    ring.store.set_current(new.kid)
+    rewrapped = 0
+    while True:
+        with runtime.transaction() as s:
+            rows = list(
+                s.scalars(
+                    select(DataKey)
+                    .where(DataKey.status == _ACTIVE, DataKey.kek_id != new.kid)
+                    .where(~DataKey.subject_id.startswith(RETENTION_PREFIX))  # sealed to the retention key
+                    .order_by(DataKey.id)
+                    .limit(_REWRAP_BATCH)
+                    .with_for_update()
+                )
+            )
+            if not rows:
+                break
+            now = runtime.clock.now()
+            for row in rows:
+                context = _wrap_context(row.id, row.subject_id)
+                assert row.kek_id is not None and row.wrapped_key is not None
+                data_key = ring.unwrap(row.kek_id, row.wrapped_key, context=context)
+                row.wrapped_key, row.kek_id, row.rewrapped_at = (
+                    new.wrap(data_key, context=context),
+                    new.kid,
+                    now,
+                )
+            rewrapped += len(rows)
+    retired: list[str] = []
+    if retire_old:
+        in_use = key_status(runtime=runtime).data_keys_by_kid
+        for kid in ring.store.kids():
+            if kid != new.kid and not in_use.get(kid):
+                ring.store.destroy(kid)
+                retired.append(kid)
+    ring.forget()
+    log.info("vault_kek_rotated", kid=new.kid, rewrapped=rewrapped, retired=len(retired))
+    return RotationResult(new_kid=new.kid, rewrapped=rewrapped, retired=retired)
+
+
+def key_status(*, runtime: Runtime) -> KeyStatus:
+    """Report the KEK ring and how many data keys depend on each KEK."""
+    ring = keyring(runtime)
+    with runtime.transaction() as s:
+        rows = s.execute(
+            select(DataKey.kek_id, func.count()).where(DataKey.status == _ACTIVE).group_by(DataKey.kek_id)
+        ).all()
+        destroyed = (
+            s.scalar(select(func.count()).select_from(DataKey).where(DataKey.status == _DESTROYED)) or 0
+        )
+    by_kid = {kid: 0 for kid in ring.store.kids()}
+    by_kid.update({str(kid): int(n) for kid, n in rows if kid is not None})
+    return KeyStatus(
+        current_kid=ring.store.current_kid(), data_keys_by_kid=by_kid, destroyed_data_keys=int(destroyed)
+    )
+
+
+# --- retention keys (privacy, promise P7) ---------------------------------------------------
+# Records a cancelled person's signing history needs (kept by law after crypto-shredding) are
+# sealed under a per-person *retention data key*. That key is wrapped to an X25519 public key
+# whose private half the service never loads: it seals but cannot open. Opening needs the private
+# key handed in explicitly (a lawful request, handled offline); destroying the row ends it all.
+
+RETENTION_PREFIX = "ret:"
+_RETENTION_LABEL = b"qianshu.vault.retention.v1"
+_RETENTION_KID_FILE, _RETENTION_PUB_FILE, _RETENTION_PRIV_FILE = "KID", "public.key", "private.key"
+
+
+def retention_key_dir(runtime: Runtime) -> Path:
+    """Return the folder of the retention public key (and, until moved offline, its private key)."""
+    configured = getattr(runtime.settings, "retention_key_dir", None)
+    return Path(configured) if configured else runtime.settings.secrets_dir / "vault" / "retention"
+
+
+def _retention_public(runtime: Runtime) -> tuple[str, X25519PublicKey]:
+    folder = retention_key_dir(runtime)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    kid_path = folder / _RETENTION_KID_FILE
+    if not kid_path.exists():
+        private = X25519PrivateKey.generate()
+        raw_priv = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        raw_pub = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kid = new_id("rtk")
+        for name, data in ((_RETENTION_PRIV_FILE, raw_priv), (_RETENTION_PUB_FILE, raw_pub)):
+            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        kid_path.write_text(kid + "\n", encoding="ascii")
+        log.warning("vault_retention_key_created", kid=kid)
+    kid = kid_path.read_text(encoding="ascii").strip()
+    return kid, X25519PublicKey.from_public_bytes((folder / _RETENTION_PUB_FILE).read_bytes())
+
+
+def _retention_kek(shared: bytes, eph_pub: bytes, recipient_pub: bytes, context: bytes) -> bytes:
+    """Derive the wrapping key with HKDF-SHA256 (RFC 5869) over the X25519 (RFC 7748) secret."""
+    info = envelope.length_prefixed(_RETENTION_LABEL, eph_pub, recipient_pub, context)
+    return HKDF(algorithm=hashes.SHA256(), length=envelope.KEY_BYTES, salt=None, info=info).derive(shared)
+
+
+class RetentionSealer:
+    """Seals one subject's retained values under their fresh retention data key (then forgets it)."""
+
+    def __init__(self, subject_id: str, key_id: str, key: bytes) -> None:
+        self.subject_id, self.key_id, self._key = subject_id, key_id, key
+
+    def seal(self, *, table: str, column: str, row_id: str, value: bytes) -> bytes:
+        """Seal `value` in the vault envelope format, bound to the retention subject and place."""
+        place = envelope.Place(
+            subject_id=RETENTION_PREFIX + self.subject_id, table=table, column=column, row_id=row_id
+        )
+        return envelope.seal(key=self._key, key_id=self.key_id, place=place, plaintext=value)
+
+
+def open_retention_sealer(*, session: Session, clock: Clock, subject_id: str) -> RetentionSealer:
+    """Create the subject's retention data key, wrapped to the retention public key, and return a sealer."""
+    subject = RETENTION_PREFIX + subject_id
+    if _row_for(session, subject) is not None:
+        raise VaultIntegrityError("该主体已有留存密钥", detail_en="The subject already has a retention key")
+    kid, public = _retention_public(runtime_of(session))
+    key_id, data_key = new_id("dk"), os.urandom(envelope.KEY_BYTES)
+    eph = X25519PrivateKey.generate()
+    eph_pub = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    recipient = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    context = _wrap_context(key_id, subject)
+    nonce = os.urandom(envelope.NONCE_BYTES)
+    kek = _retention_kek(eph.exchange(public), eph_pub, recipient, context)
+    wrapped = eph_pub + nonce + AESGCM(kek).encrypt(nonce, data_key, context)
+    _insert_if_absent(
+        session,
+        {
+            "id": key_id,
+            "subject_id": subject,
+            "status": _ACTIVE,
+            "kek_id": kid,
+            "wrapped_key": wrapped,
+            "created_at": clock.now(),
+        },
+    )
+    session.flush()
+    return RetentionSealer(subject_id, key_id, data_key)
+
+
+def open_retained(
+    *,
+    session: Session,
+    subject_id: str,
+    table: str,
+    column: str,
+    row_id: str,
+    blob: bytes,
+    private_key: bytes,
+) -> bytes:
+    """Open a retained value with the offline retention private key (lawful disclosure only)."""
+    subject = RETENTION_PREFIX + subject_id
+    parsed = envelope.parse(bytes(blob))
+    row = session.get(DataKey, parsed.key_id)
+    if row is None or row.subject_id != subject:
+        raise VaultIntegrityError("密文不属于该主体", detail_en="The ciphertext belongs to another subject")
+    if row.status != _ACTIVE or row.wrapped_key is None:
+        raise _shredded(subject_id)
+    private = X25519PrivateKey.from_private_bytes(private_key)
+    eph_pub, nonce, sealed = row.wrapped_key[:32], row.wrapped_key[32:44], row.wrapped_key[44:]
+    recipient = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    context = _wrap_context(row.id, subject)
+    kek = _retention_kek(
+        private.exchange(X25519PublicKey.from_public_bytes(eph_pub)), eph_pub, recipient, context
+    )
+    try:
+        data_key = AESGCM(kek).decrypt(nonce, sealed, context)
+    except InvalidTag:
+        raise VaultIntegrityError("留存密钥无法解封", detail_en="The retention key did not unwrap") from None
+    place = envelope.Place(subject_id=subject, table=table, column=column, row_id=row_id)
+    return envelope.open_envelope(key=data_key, envelope=parsed, place=place)
+
+
+def destroy_retention_key(*, session: Session, clock: Clock, subject_id: str) -> None:
+    """Erase the subject's retention data key: everything kept under it becomes unreadable for good."""
+    row = _row_for(session, RETENTION_PREFIX + subject_id)
+    if row is None or row.status == _DESTROYED:
+        return
+    row.status, row.kek_id, row.wrapped_key, row.destroyed_at = _DESTROYED, None, None, clock.now()
+    session.flush()
+    log.info("vault_retention_key_destroyed", key_id=row.id)
+
+
+def has_retention_key(*, session: Session, subject_id: str) -> bool:
+    """Tell whether the subject has a live retention data key."""
+    row = _row_for(session, RETENTION_PREFIX + subject_id)
+    return row is not None and row.status == _ACTIVE
