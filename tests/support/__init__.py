@@ -1,0 +1,1 @@
+"""Test helpers other domains' tests import (sandbox providers on loopback)."""
