@@ -1,1 +1,1 @@
-
+"""Blob store: contracts and evidence files, encrypted per file, kept locally or in S3."""
