@@ -1,0 +1,166 @@
+"""Steps the browser tests share: read one-time codes, register, log in and out through the pages.
+
+Codes are read the way a tester would: text messages from the sandbox SMS provider's inbox over
+HTTP (`GET /sandbox/sms/messages?phone=…` on the same server), e-mails from the `.eml` files the
+`outbox` e-mail backend writes. Both readers wait for a code they have not handed out before, so
+a test never picks up an older message.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+import time
+from email import policy as email_policy
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.conftest import LiveServer
+
+OPERATOR_EMAIL = "ops@qianshu.example"
+PASSWORD = "Qianshu-e2e-2026!"
+CODE_WAIT_SECONDS = 15.0
+_CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+class Inbox:
+    """Hand out each one-time code sent to an address once (newest first), waiting for it to arrive."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self._seen: set[str] = set()
+
+    def _read(self, to: str) -> list[str]:
+        raise NotImplementedError
+
+    def wait_for_code(self, to: str) -> str:
+        """Return a code sent to `to` that this inbox has not returned before."""
+        deadline = time.monotonic() + CODE_WAIT_SECONDS
+        while True:
+            self.server.wake_worker()  # deliver the message job now rather than at the next poll
+            fresh = [c for c in self._read(to) if c not in self._seen]
+            if fresh:
+                self._seen.update(fresh)
+                return fresh[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no new code for {to} within {CODE_WAIT_SECONDS:g}s")
+            time.sleep(0.05)
+
+
+class SmsInbox(Inbox):
+    """The sandbox SMS provider's inbox (newest first), read over HTTP."""
+
+    def __init__(self, server: LiveServer) -> None:
+        super().__init__(server)
+        self.url = server("/sandbox/sms/messages")
+
+    def _read(self, to: str) -> list[str]:
+        response = httpx.get(self.url, params={"phone": to}, timeout=5)
+        response.raise_for_status()
+        return [code for message in response.json()["messages"] for code in _CODE.findall(message["text"])]
+
+
+class EmailOutbox(Inbox):
+    """The e-mail outbox folder: one RFC 5322 message per file."""
+
+    def __init__(self, server: LiveServer) -> None:
+        super().__init__(server)
+        self.folder = Path(server.runtime.settings.outbox_dir)
+
+    def _read(self, to: str) -> list[str]:
+        codes: list[str] = []
+        if not self.folder.exists():
+            return codes
+        for path in sorted(self.folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+            text = _message_text(path.read_bytes())
+            if to in text:
+                codes.extend(_CODE.findall(text.split(to, 1)[1]))
+        return codes
+
+
+def _message_text(raw: bytes) -> str:
+    """Return the headers and decoded text parts of an e-mail (or the raw text of another file)."""
+    message = email.message_from_bytes(raw, policy=email_policy.default)
+    if not message.keys():
+        return raw.decode("utf-8", "replace")
+    parts = [f"{k}: {v}" for k, v in message.items()]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                parts.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+    return "\n".join(parts)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def create_operator(
+    server: LiveServer, email: str = OPERATOR_EMAIL, password: str = PASSWORD
+) -> tuple[str, str]:
+    """Create an operator account through the accounts service; return its login and password."""
+    from qianshu.accounts import service as accounts_service
+
+    runtime = server.runtime
+    with runtime.transaction() as session:
+        accounts_service.create_operator(session=session, clock=runtime.clock, email=email, password=password)
+    return email, password
+
+
+def register(page: Any, inbox: Inbox, *, phone: str | None = None, email: str | None = None,
+             password: str = PASSWORD) -> None:
+    """Register with a phone number or an e-mail address and wait for the account page."""
+    to = phone or email
+    assert to
+    page.goto("/register?channel=email" if email else "/register")
+    page.fill("input[name=email]" if email else "input[name=phone]", to)
+    page.click("#send-code")
+    page.wait_for_selector("#code-sent")
+    page.fill("input[name=code]", inbox.wait_for_code(to))
+    page.fill("input[name=password]", password)
+    page.check("input[name=accept_policy]")
+    page.click("#submit")
+    page.wait_for_url("**/account*")
+    page.wait_for_selector("#profile")
+
+
+def log_in_with_password(
+    page: Any, login: str, password: str = PASSWORD, *, expect_path: str = "/account"
+) -> None:
+    """Log in on /login with a password and wait for `expect_path`."""
+    page.goto("/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", password)
+    page.click("#submit")
+    page.wait_for_url(f"**{expect_path}*")
+
+
+def log_in_with_sms(page: Any, inbox: Inbox, phone: str) -> None:
+    """Log in on /login with a text-message code and wait for the account page."""
+    page.goto("/login")
+    page.click("#tab-sms")
+    page.fill("input[name=phone]", phone)
+    page.click("#send-code")
+    page.wait_for_selector("#code-sent")
+    page.fill("input[name=code]", inbox.wait_for_code(phone))
+    page.click("#submit")
+    page.wait_for_url("**/account*")
+    page.wait_for_selector("#profile")
+
+
+def open_menu(page: Any) -> None:
+    """Open the collapsed navigation on a phone; do nothing on a desktop."""
+    toggle = page.locator("[data-nav-toggle]")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+        page.wait_for_selector("#site-nav.open")
+
+
+def log_out(page: Any) -> None:
+    """Press 退出 in the header and wait for the signed-out home page."""
+    open_menu(page)
+    page.click("#logout")
+    page.wait_for_selector("#cta-register")
+    assert page.locator("#logout").count() == 0
