@@ -120,6 +120,14 @@ def problem_response(request: Request, error: QianshuError) -> Response:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    from fastapi.responses import RedirectResponse
+
+    from qianshu.core.auth import RedirectTo
+
+    @app.exception_handler(RedirectTo)
+    async def _redirect(request: Request, exc: RedirectTo) -> Response:
+        return RedirectResponse(exc.location, status_code=303)
+
     @app.exception_handler(QianshuError)
     async def _qianshu(request: Request, exc: QianshuError) -> Response:
         return problem_response(request, exc)
@@ -184,6 +192,9 @@ def create_app(runtime: Runtime, *, start_background: bool = True) -> FastAPI:
         max_bytes=runtime.settings.max_upload_bytes + 64 * 1024,
         max_json_bytes=runtime.settings.max_json_bytes,
     )
+    from qianshu.ops.metrics import MetricsMiddleware  # outermost: times every request, 413s included
+
+    app.add_middleware(MetricsMiddleware)
     static = Path(__file__).parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")
     for module in domain_modules("api") + domain_modules("pages"):

@@ -20,7 +20,13 @@ STARTUP_HOOKS = [
     "qianshu.vault.service:ensure_keys",
     "qianshu.privacy.service:seed_policies",
     "qianshu.pki.service:ensure_ca",
+    "qianshu.evidence.translog:ensure_log",
     "qianshu.accounts.service:ensure_demo_operator",
+    "qianshu.evidence.service:ensure_schedules",
+    "qianshu.storage.service:ensure_schedules",
+    "qianshu.pki.service:ensure_schedules",
+    "qianshu.notify.service:ensure_schedules",
+    "qianshu.privacy.tasks:ensure_schedules",
 ]
 
 

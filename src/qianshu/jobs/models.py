@@ -27,3 +27,4 @@ class Job(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True, nullable=True)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # who enqueued it (for logs)

@@ -61,10 +61,19 @@ def enqueue(
         run_after=clock.now() + (delay or timedelta(0)),
         created_at=clock.now(),
         dedupe_key=dedupe_key,
+        request_id=current_request_id(),
     )
     session.add(job)
     session.flush()
     return job.id
+
+
+def current_request_id() -> str | None:
+    """Return the request id bound to this context's logs (by the request middleware), if any."""
+    import structlog
+
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value)[:64] if value else None
 
 
 def backoff(attempts: int) -> timedelta:
@@ -96,10 +105,17 @@ def _claim(runtime: Runtime) -> str | None:
 
 def run_one(runtime: Runtime, job_id: str) -> bool:
     """Run the claimed job `job_id`; return True when it succeeded."""
+    import structlog
+
     with runtime.transaction() as s:
         job = s.get(Job, job_id)
         assert job is not None
-        kind, payload, attempts = job.kind, dict(job.payload), job.attempts
+        kind, payload, attempts, request_id = job.kind, dict(job.payload), job.attempts, job.request_id
+    with structlog.contextvars.bound_contextvars(job_id=job_id, job_kind=kind, request_id=request_id or "-"):
+        return _run_claimed(runtime, job_id, kind, payload, attempts)
+
+
+def _run_claimed(runtime: Runtime, job_id: str, kind: str, payload: dict[str, Any], attempts: int) -> bool:
     fn = _HANDLERS.get(kind)
     error: str | None = None
     try:
@@ -158,3 +174,32 @@ def requeue(*, session: Session, clock: Clock, job_id: str) -> None:
         raise NotFound()
     job.status, job.attempts, job.run_after, job.finished_at = "queued", 0, clock.now(), None
     session.flush()
+
+
+def claim_job(runtime: Runtime, job_id: str) -> bool:
+    """Claim the due job `job_id` for this worker (same lease as the poller); False if not claimable."""
+    now = runtime.clock.now()
+    with runtime.transaction() as s:
+        claimed = s.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.run_after <= now,
+                or_(Job.status == "queued", (Job.status == "running") & (Job.locked_until < now)),
+            )
+            .values(status="running", locked_until=now + _LEASE, attempts=Job.attempts + 1)
+        )
+        return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]  # CursorResult
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    """Return how many jobs are in each status (queued, running, done, dead)."""
+    from sqlalchemy import func
+
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status))
+    return {str(status): int(count) for status, count in rows}
+
+
+def get_job(*, session: Session, job_id: str) -> Job | None:
+    """Return the job `job_id`, or None."""
+    return session.get(Job, job_id)
