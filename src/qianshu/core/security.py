@@ -82,7 +82,9 @@ async def csrf_protect(request: Request) -> None:
         return
     ctype = request.headers.get("content-type", "")
     is_form = ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
-    if SESSION_COOKIE not in request.cookies and not is_form:
+    has_cookie = SESSION_COOKIE in request.cookies
+    bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+    if not has_cookie and (bearer or not is_form):
         return
     if request.url.path.startswith("/sandbox/"):
         return
