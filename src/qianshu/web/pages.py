@@ -34,6 +34,9 @@ CONSOLE_LINKS = (
     ConsoleLink("users", "/operator/users"),
     ConsoleLink("outbox", "/operator/outbox"),
     ConsoleLink("privacy", "/operator/privacy"),
+    ConsoleLink("requests", "/operator/privacy/requests"),
+    ConsoleLink("identity", "/operator/identity"),
+    ConsoleLink("jobs", "/operator/jobs"),
     ConsoleLink("sandbox", "/sandbox/sms", sandbox_only=True),
 )
 
