@@ -379,6 +379,29 @@ def _decide(
     )
     session.flush()
     log.info("consent_recorded", user_id=user_id, purpose=purpose, action=action)
+    if action == "withdraw":
+        _notify_withdrawal(session=session, clock=clock, user_id=user_id, purpose=purpose, context=context)
+
+
+# Domains whose service reacts to a withdrawal in the same transaction (P5: it stops the processing).
+_WITHDRAWAL_LISTENERS = ("qianshu.identity.service", "qianshu.orgs.service", "qianshu.contracts.service")
+
+
+def _notify_withdrawal(
+    *, session: Session, clock: Clock, user_id: str, purpose: str, context: RequestContext | None
+) -> None:
+    import importlib
+
+    for name in _WITHDRAWAL_LISTENERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        listener = getattr(module, "on_consent_withdrawn", None)
+        if listener is not None:
+            listener(session=session, clock=clock, user_id=user_id, purpose=purpose, context=context)
 
 
 def grant_consent(
