@@ -20,3 +20,23 @@ def test_security_headers_present(client: Any) -> None:
     assert r.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in r.headers["content-security-policy"]
     assert r.headers["x-request-id"]
+
+
+def test_demo_defaults_refused_on_a_public_url(tmp_path: Any) -> None:
+    from qianshu.config import Settings
+
+    local = Settings(data_dir=tmp_path)
+    assert local.is_loopback and local.unsafe_defaults() == []
+    public = Settings(data_dir=tmp_path, public_base_url="https://sign.example.com")
+    assert public.unsafe_defaults() == ["sandbox", "demo"]
+    chosen = Settings(data_dir=tmp_path, public_base_url="https://demo.example.com", sandbox=True, demo=False)
+    assert chosen.unsafe_defaults() == []
+
+
+def test_public_url_follows_host_and_port_unless_set(tmp_path: Any) -> None:
+    from qianshu.config import Settings
+
+    assert Settings(data_dir=tmp_path, port=9001).public_base_url == "http://127.0.0.1:9001"
+    assert Settings(data_dir=tmp_path, port=9001, public_base_url="https://x.example/").public_base_url == (
+        "https://x.example"
+    )

@@ -139,7 +139,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         if any(e["type"] == "json_invalid" for e in errors):
-            return problem_response(request, BadRequest("请求体不是合法的 JSON", detail_en="The body is not valid JSON"))
+            return problem_response(
+                request, BadRequest("请求体不是合法的 JSON", detail_en="The body is not valid JSON")
+            )
         fields = "、".join(e["loc"][-1] for e in errors if e["loc"]) or "?"
         err = InvalidInput(f"以下字段有误：{fields}", detail_en=f"Invalid fields: {fields}", errors=errors)
         return problem_response(request, err)

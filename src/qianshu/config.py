@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
 
     # --- product behaviour ---
     site_name: str = "签署 Qianshu"
+    operator_name: str = "签署平台运营方"  # who runs this instance; named in the privacy policy
+    # The operator's unified social credit code, put in the platform's own signing certificate
+    # (preservation certificates, evidence reports). None: a sandbox code when `sandbox`, else refused.
+    operator_uscc: str | None = None
+    privacy_contact_email: str = "privacy@qianshu.local"  # where people send privacy requests
     default_locale: str = "zh-CN"
     sandbox: bool = True  # mount the sandbox providers (SMS, identity, bank) on this server
     demo: bool = True  # create the demo operator account on first start
@@ -58,6 +63,9 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lock_minutes: int = 15
     ip_max_failures_per_hour: int = 50
+    password_hash_time_cost: int = 3  # argon2id (RFC 9106 §4 second recommended option)
+    password_hash_memory_kib: int = 65536
+    password_hash_parallelism: int = 4
 
     # --- messages ---
     email_backend: str = "outbox"  # outbox | smtp
@@ -71,15 +79,60 @@ class Settings(BaseSettings):
     sms_url: str | None = None  # default: <public_base_url>/sandbox/sms
     sms_hmac_secret: SecretStr = SecretStr("sandbox-secret")
     sms_timeout_seconds: float = 5.0
+    sms_max_skew_seconds: int = 300  # the SMS sandbox refuses signatures older (or newer) than this
+    smtp_timeout_seconds: float = 10.0
+    message_retention_days: int = 30  # notify keeps sent messages (encrypted) and outbox files this long
+
+    # --- real-name verification (identity/) ---
+    signing_identity_level: Literal["two_elements", "three_elements", "four_elements", "face"] = "three_elements"
+    identity_backend: str = "sandbox"  # sandbox | http (both speak the HMAC-signed protocol in docs/identity.md)
+    identity_url: str | None = None  # default: <public_base_url>/sandbox/identity
+    identity_provider_name: str | None = None  # recipient named in the sharing register (P9)
+    identity_hmac_secret: SecretStr = SecretStr("sandbox-secret")
+    identity_timeout_seconds: float = 4.0
+    identity_retries: int = 1  # extra attempts within one call, after identity_retry_backoff_seconds (doubling)
+    identity_retry_backoff_seconds: float = 0.25
+    identity_breaker_failures: int = 5  # consecutive failed calls that open the circuit breaker
+    identity_breaker_reset_seconds: int = 60
+    identity_max_attempts: int = 6  # provider calls per verification before it gives up (then: manual review)
+    identity_face_threshold: float = 80.0  # similarity score (0-100) a face check needs
+    identity_max_image_bytes: int = 5 * 1024 * 1024
+    identity_max_checks_per_day: int = 10  # submissions per person per day (the check is not a lookup service)
+    identity_sandbox_delay_seconds: float = 15.0  # how long the sandbox stalls its "time-out" numbers
 
     # --- background jobs ---
     jobs_backend: str = "database"  # database | dramatiq
     worker_in_process: bool = True
     job_max_attempts: int = 8
+    broker_url: str | None = None  # dramatiq broker: redis://… or amqp://…; default: redis_url
+    dramatiq_queue: str = "qianshu"  # queue name on the broker (one per instance)
+    relay_interval_seconds: float = 1.0  # how often `qianshu worker` pushes due job ids to the broker
+
+    # --- operations (ops/) ---
+    metrics_token: SecretStr | None = None  # bearer token for /metrics; None: operators only
+    backup_passphrase: SecretStr | None = None  # encrypts `qianshu backup` files (scrypt + AES-256-GCM)
 
     # --- retention ---
     network_log_retention_days: int = 183
     signing_record_retention_years: int = 5
+
+    # --- privacy centre and compliance operations (privacy/) ---
+    privacy_request_working_days: int = 15  # answer deadline, in Chinese working days (P6)
+    privacy_request_warn_working_days: int = 3  # flag requests this many working days before the deadline
+    cancellation_cooling_off_days: int = 7  # a cancellation can be withdrawn until this has passed (P7)
+    privacy_export_link_hours: int = 72  # how long a data copy can be downloaded (P4)
+    privacy_closed_request_retention_days: int = 3 * 365  # closed requests kept as proof of answering
+    statistics_min_group_size: int = 10  # k-anonymity threshold of published statistics (P14)
+    retention_key_dir: Path | None = None  # public retention key; default <secrets>/vault/retention
+
+    # --- blob store (storage/): contracts and evidence files, encrypted by Qianshu per file ---
+    blob_backend: str = "local"  # local (files under data_dir/blobs) | s3
+    s3_bucket: str = "qianshu"
+    s3_prefix: str = "blobs/"  # object key prefix inside the bucket
+    s3_endpoint_url: str | None = None  # None: AWS; set for MinIO, Ceph and other S3-compatible stores
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None  # None: boto3's default credential chain
+    s3_secret_access_key: SecretStr | None = None
 
     # --- trust core ---
     key_algorithm: SignatureAlgorithm = SignatureAlgorithm.ECDSA_P256
@@ -96,6 +149,29 @@ class Settings(BaseSettings):
     cjk_font_ttc_index: int = 2
     reportlab_cjk_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 
+    # --- transparency log (evidence/translog.py) ---
+    log_origin: str = "qianshu.local/log"  # checkpoint origin line and note key name (C2SP tlog-checkpoint)
+    log_batch_max: int = 1000  # entries sequenced per batch (one checkpoint each)
+    log_lease_seconds: int = 30  # sequencer lease; another process takes over after it lapses
+
+    # --- organisations (orgs/): enterprise verification, members, seals ---
+    bank_backend: str = "sandbox"  # sandbox | http | none (micro-deposit checks of corporate accounts)
+    bank_url: str | None = None  # default: <public_base_url>/sandbox/bank
+    bank_hmac_secret: SecretStr = SecretStr("sandbox-bank-secret")
+    bank_provider_name: str = "签署沙盒银行 (Qianshu sandbox bank)"  # named in the sharing register
+    bank_timeout_seconds: float = 5.0
+    bank_signature_max_skew_seconds: int = 300
+    micro_deposit_max_cents: int = 99  # random amount from 0.01 up to this many cents
+    micro_deposit_max_attempts: int = 3
+    micro_deposit_ttl_hours: int = 48
+    micro_deposit_starts_per_day: int = 3
+    org_document_max_bytes: int = 5 * 1024 * 1024  # business licence / authorisation letter image
+    seal_upload_max_bytes: int = 1024 * 1024
+    org_invitation_days: int = 7
+    legal_rep_confirmation_days: int = 7
+    seal_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+    seal_font_index: int = 0
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -110,10 +186,32 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:
+        if "public_base_url" not in self.model_fields_set:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104  # a bind address
+            self.public_base_url = f"http://{host}:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
         if self.cookie_secure is None:
             self.cookie_secure = self.public_base_url.startswith("https://")
         return self
+
+    @property
+    def is_loopback(self) -> bool:
+        """Tell whether the public URL is on this machine only (the out-of-the-box setup)."""
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.public_base_url).hostname or ""
+        return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+    def unsafe_defaults(self) -> list[str]:
+        """Name the demo conveniences left on by default on a server others can reach.
+
+        The sandbox shows every text message (one-time codes included) to anyone, and demo mode
+        creates an operator with a printed password: fine on 127.0.0.1, never on a public URL unless
+        the operator turned them on explicitly.
+        """
+        if self.is_loopback:
+            return []
+        return [name for name in ("sandbox", "demo") if getattr(self, name) and name not in self.model_fields_set]
 
     @property
     def secrets_dir(self) -> Path:
@@ -141,6 +239,16 @@ class Settings(BaseSettings):
     def effective_sms_url(self) -> str:
         """Return the SMS provider URL, defaulting to the mounted sandbox."""
         return (self.sms_url or f"{self.public_base_url}/sandbox/sms").rstrip("/")
+
+    @property
+    def effective_identity_url(self) -> str:
+        """Return the identity provider URL, defaulting to the mounted sandbox."""
+        return (self.identity_url or f"{self.public_base_url}/sandbox/identity").rstrip("/")
+
+    @property
+    def effective_bank_url(self) -> str:
+        """Return the bank provider URL, defaulting to the mounted sandbox bank."""
+        return (self.bank_url or f"{self.public_base_url}/sandbox/bank").rstrip("/")
 
 
 class _SettingsFileSource(PydanticBaseSettingsSource):

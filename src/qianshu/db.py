@@ -44,7 +44,7 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
     metadata = MetaData(naming_convention=_NAMING)
-    type_annotation_map = {datetime: UtcDateTime()}
+    type_annotation_map = {datetime: UtcDateTime()}  # noqa: RUF012  # SQLAlchemy reads it as a class attribute
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

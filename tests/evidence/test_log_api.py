@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 
 from qianshu.core.runtime import Runtime
 from qianshu.evidence import checkpoint, merkle, tiles, translog
-from tests.evidence.tlog_support import MemoryKeyCustody, append
+from tests.evidence.tlog_support import append
 
 
 @pytest.fixture
 def log_client(runtime: Runtime, app: Any) -> Iterator[TestClient]:
-    runtime.set_component(translog.CUSTODY_COMPONENT, MemoryKeyCustody())
+    """The app with its real key custody: the log key was made by the first start (bootstrap)."""
     with TestClient(app, base_url="http://testserver") as client:
         yield client
 

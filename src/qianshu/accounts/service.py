@@ -62,7 +62,7 @@ log = get_logger("qianshu.accounts")
 TABLE = "accounts_user"
 ROLE_USER, ROLE_OPERATOR = "user", "operator"
 ACTIVE, DISABLED, CANCELLED = "active", "disabled", "cancelled"
-TOKEN_PREFIX = "qss_"  # noqa: S105  # a public prefix, not a secret
+TOKEN_PREFIX = "qss_"  # a public prefix, not a secret
 DEMO_OPERATOR_EMAIL = "admin@qianshu.local"
 _SEEN_EVERY = timedelta(minutes=5)
 _TEMPLATES = {
@@ -526,7 +526,8 @@ def login_with_password(
     )
     throttle.check(session=session, clock=clock, guard=guard)
     hashing = password_hashing(runtime_of(session))
-    if user is None or not hashing.verify(user.password_hash, password):
+    matched = hashing.verify(user.password_hash if user is not None else None, password)  # same cost either way
+    if user is None or not matched:
         lock = throttle.record_failure(
             session=session, clock=clock, guard=guard, user_id=user.id if user else None, context=context
         )
@@ -1031,3 +1032,37 @@ def cancel_user(
     session.flush()
     vault_service.destroy_data_key(session=session, clock=clock, subject_id=user.id)
     _record(session, clock, user_id=user.id, action="account.cancelled", context=context)
+
+
+# --- one-time codes for other domains (contracts: signing-link access and intent, 签署意愿) ------
+
+
+def issue_code(
+    *,
+    session: Session,
+    clock: Clock,
+    purpose: str,
+    channel: str,
+    target_bidx: str,
+    user_id: str | None = None,
+    client_ip: str | None = None,
+) -> codes.IssuedCode:
+    """Make a one-time code for `target_bidx` under `purpose` (the caller sends it)."""
+    return codes.issue_code(
+        session=session,
+        clock=clock,
+        purpose=purpose,
+        channel=channel,
+        target_bidx=target_bidx,
+        user_id=user_id,
+        client_ip=client_ip,
+    )
+
+
+def verify_code(
+    *, session: Session, clock: Clock, purpose: str, target_bidx: str, code: str, user_id: str | None = None
+) -> str:
+    """Check and consume the newest code for `target_bidx`; call before the transaction writes anything."""
+    return codes.verify_code(
+        session=session, clock=clock, purpose=purpose, target_bidx=target_bidx, code=code, user_id=user_id
+    )

@@ -7,7 +7,6 @@ are counted in their own committed transaction, since the request that failed is
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +17,7 @@ from qianshu.accounts.errors import AccountLocked
 from qianshu.accounts.models import LoginThrottle
 from qianshu.core.clock import Clock, as_utc
 from qianshu.core.deps import RequestContext
+from qianshu.core.ratelimit import counter_key
 from qianshu.core.runtime import Runtime, runtime_of
 
 
@@ -34,8 +34,8 @@ def account_key(*, user_id: str | None, login_bidx: str) -> str:
     return f"user:{user_id}" if user_id else f"login:{login_bidx}"
 
 
-def _hash(kind: str, ident: str) -> str:
-    return hashlib.sha256(f"throttle:{kind}:{ident}".encode()).hexdigest()
+def _hash(session: Session, kind: str, ident: str) -> str:
+    return counter_key(runtime_of(session), f"throttle:{kind}:{ident}")
 
 
 def _rules(runtime: Runtime) -> dict[str, tuple[int, timedelta, timedelta]]:
@@ -47,19 +47,19 @@ def _rules(runtime: Runtime) -> dict[str, tuple[int, timedelta, timedelta]]:
     }
 
 
-def _keys(guard: Guard) -> list[tuple[str, str]]:
+def _keys(session: Session, guard: Guard) -> list[tuple[str, str]]:
     keys = []
     if guard.account:
-        keys.append(("account", _hash("account", guard.account)))
+        keys.append(("account", _hash(session, "account", guard.account)))
     if guard.client:
-        keys.append(("client", _hash("client", guard.client)))
+        keys.append(("client", _hash(session, "client", guard.client)))
     return keys
 
 
 def check(*, session: Session, clock: Clock, guard: Guard) -> None:
     """Raise AccountLocked when the account or the client is locked now."""
     now = clock.now()
-    for scope, key in _keys(guard):
+    for scope, key in _keys(session, guard):
         row = session.get(LoginThrottle, key, populate_existing=True)
         if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
             raise AccountLocked(unlock_at=as_utc(row.locked_until), now=now, scope=scope)
@@ -86,7 +86,7 @@ def record_failure(
     now = clock.now()
     caused: AccountLocked | None = None
     with runtime.transaction() as s:
-        for scope, key in _keys(guard):
+        for scope, key in _keys(session, guard):
             limit, window, lock_for = rules[scope]
             _insert_if_absent(s, key, now)
             row = s.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
@@ -121,7 +121,7 @@ def failures_left(*, session: Session, clock: Clock, guard: Guard) -> int | None
         return None
     runtime = runtime_of(session)
     limit, window, _lock = _rules(runtime)["account"]
-    row = session.get(LoginThrottle, _hash("account", guard.account), populate_existing=True)
+    row = session.get(LoginThrottle, _hash(session, "account", guard.account), populate_existing=True)
     if row is None or as_utc(row.window_start) + window <= clock.now():
         return limit
     return max(0, limit - row.failures)
@@ -129,4 +129,4 @@ def failures_left(*, session: Session, clock: Clock, guard: Guard) -> int | None
 
 def clear(*, session: Session, account: str) -> None:
     """Forget the failures of `account` (after a successful login or password reset)."""
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _hash("account", account)))
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _hash(session, "account", account)))

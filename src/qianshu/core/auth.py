@@ -40,7 +40,7 @@ class Principal:
         return self.role == OPERATOR
 
 
-class RedirectTo(Exception):  # noqa: N818  # a control-flow signal answered with 303, not an error
+class RedirectTo(Exception):  # a control-flow signal answered with 303, not an error
     """Raised by page dependencies to send the browser elsewhere (303 See Other)."""
 
     def __init__(self, location: str) -> None:

@@ -54,7 +54,10 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.JSONRenderer(ensure_ascii=False)],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(ensure_ascii=False),
+        ],
         foreign_pre_chain=shared,
     )
     handler = logging.StreamHandler(stream or sys.stderr)

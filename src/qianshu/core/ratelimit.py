@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from qianshu.core.clock import Clock
 from qianshu.core.errors import RateLimited
 from qianshu.core.models import RateLimitHit
-from qianshu.core.runtime import Runtime
+from qianshu.core.runtime import Runtime, read_or_create_secret
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,16 @@ class RateLimiter(Protocol):
         ...
 
 
-def _hkey(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def counter_key(runtime: Runtime, key: str) -> str:
+    """Return a keyed hash of a counter key (HMAC-SHA256), so stored keys cannot be reversed.
+
+    Counter keys often hold a client address; an unkeyed hash of an IPv4 address is reversible by
+    trying all 2^32 of them.
+    """
+    secret = runtime.component(
+        "core.counter_key", lambda rt: read_or_create_secret(rt.settings.secrets_dir / "counter.key")
+    )
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
 
 
 class DatabaseRateLimiter:
@@ -58,7 +67,7 @@ class DatabaseRateLimiter:
 
     def hit(self, key: str, limit: Limit) -> int:
         start, remaining = self._window(limit)
-        hk = _hkey(key)
+        hk = counter_key(self._runtime, key)
         for _ in range(3):
             try:
                 with self._runtime.transaction() as s:
@@ -81,13 +90,15 @@ class DatabaseRateLimiter:
         start, remaining = self._window(limit)
         with self._runtime.transaction() as s:
             count = s.scalar(
-                select(RateLimitHit.count).where(RateLimitHit.key == _hkey(key), RateLimitHit.window_start == start)
+                select(RateLimitHit.count).where(
+                    RateLimitHit.key == counter_key(self._runtime, key), RateLimitHit.window_start == start
+                )
             )
         return remaining if (count or 0) >= limit.count else 0
 
     def reset(self, key: str, limit: Limit) -> None:
         with self._runtime.transaction() as s:
-            s.execute(delete(RateLimitHit).where(RateLimitHit.key == _hkey(key)))
+            s.execute(delete(RateLimitHit).where(RateLimitHit.key == counter_key(self._runtime, key)))
 
 
 class RedisRateLimiter:
@@ -107,7 +118,7 @@ class RedisRateLimiter:
 
     def hit(self, key: str, limit: Limit) -> int:
         start, remaining = self._window(limit)
-        rkey = f"{self._prefix}{_hkey(key)}:{start}"
+        rkey = f"{self._prefix}{counter_key(self._runtime, key)}:{start}"
         pipe = self._redis.pipeline()
         pipe.incr(rkey)
         pipe.expire(rkey, limit.seconds + 5)
@@ -116,12 +127,12 @@ class RedisRateLimiter:
 
     def peek(self, key: str, limit: Limit) -> int:
         start, remaining = self._window(limit)
-        raw = self._redis.get(f"{self._prefix}{_hkey(key)}:{start}")
-        return remaining if raw is not None and int(raw) >= limit.count else 0  # type: ignore[arg-type]  # redis returns bytes
+        raw = self._redis.get(f"{self._prefix}{counter_key(self._runtime, key)}:{start}")
+        return remaining if raw is not None and int(raw) >= limit.count else 0
 
     def reset(self, key: str, limit: Limit) -> None:
         start, _ = self._window(limit)
-        self._redis.delete(f"{self._prefix}{_hkey(key)}:{start}")
+        self._redis.delete(f"{self._prefix}{counter_key(self._runtime, key)}:{start}")
 
 
 def rate_limiter(runtime: Runtime) -> RateLimiter:

@@ -22,7 +22,7 @@ _HANDLERS: dict[str, Handler] = {}
 _LEASE = timedelta(minutes=5)
 
 
-class RetryLater(Exception):  # noqa: N818  # a signal, not an error
+class RetryLater(Exception):  # a signal, not an error
     """Raised by a handler to be retried with backoff without counting as a crash."""
 
 
@@ -76,6 +76,25 @@ def current_request_id() -> str | None:
     return str(value)[:64] if value else None
 
 
+def describe_failure(exc: BaseException) -> str:
+    """Describe a job failure for the operator without personal data.
+
+    Library errors carry their English detail; database errors (whose text can hold bound
+    parameters) only their type; anything else its message with personal-looking values scrubbed.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from qianshu.core.errors import QianshuError
+    from qianshu.core.logging import scrub
+
+    name = type(exc).__name__
+    if isinstance(exc, QianshuError):
+        return f"{name}: {exc.detail_en}"[:2000]
+    if isinstance(exc, SQLAlchemyError):
+        return name
+    return f"{name}: {scrub(str(exc))}"[:2000]
+
+
 def backoff(attempts: int) -> timedelta:
     """Return the delay before retry number `attempts` (exponential, capped at one hour)."""
     return timedelta(seconds=min(3600, 2 ** min(attempts, 12) * 5))
@@ -123,8 +142,8 @@ def _run_claimed(runtime: Runtime, job_id: str, kind: str, payload: dict[str, An
             raise LookupError(f"no handler for job kind {kind}")
         with runtime.transaction() as s:
             fn(runtime=runtime, session=s, payload=payload)
-    except Exception as exc:  # noqa: BLE001  # any failure is retried, then dead-lettered
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+    except Exception as exc:  # any failure is retried, then dead-lettered
+        error = describe_failure(exc)
     with runtime.transaction() as s:
         job = s.get(Job, job_id)
         assert job is not None

@@ -6,8 +6,6 @@ Revises: 0004
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,7 +13,7 @@ from qianshu.db import UtcDateTime
 
 revision = "0005"
 # TEMPORARY while 0004 (notify) is being written in parallel: chain onto 0003 until it exists.
-down_revision = "0004" if any(Path(__file__).parent.glob("0004_*.py")) else "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

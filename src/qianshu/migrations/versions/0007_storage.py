@@ -6,26 +6,13 @@ Revises: 0006
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 from qianshu.db import UtcDateTime
 
-
-def _previous() -> str:
-    # The chain is 0006 -> 0007. While 0006 (signing) is still being written in the same checkout,
-    # hang off the newest revision present so everyone's migrations keep working.
-    here = Path(__file__).parent
-    for rev in ("0006", "0005", "0004"):
-        if any(here.glob(f"{rev}_*.py")):
-            return rev
-    return "0003"
-
-
 revision = "0007"
-down_revision = _previous()
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
