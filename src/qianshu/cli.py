@@ -359,6 +359,12 @@ def demo(
     typer.echo("\n".join(describe_report(result.report)))
     for path in (result.signed_pdf, result.root_pem, result.tsa_pem, result.validation_json, result.seal_png):
         typer.echo(f"已写入 / wrote {path}")
+    base = runtime.settings.public_base_url
+    typer.echo(
+        f"外部验证器（如 pdfsig）会向证书中的 OCSP 地址 {base}/pki/ocsp 查询吊销状态：请先用同一数据目录运行 "
+        f"`qianshu serve`。\nOutside validators such as pdfsig ask the OCSP responder named in the certificates "
+        f"({base}/pki/ocsp): run `qianshu serve` on the same data directory while they check."
+    )
     if not result.report.ok:
         _fail("演示文档验证未通过 / the demo document did not validate")
 
@@ -710,6 +716,39 @@ def wind_down(
         typer.echo(f"已注销 / closed {report.accounts_closed} accounts")
     for name in report.handover_files:
         typer.echo(f"已写入 / wrote {name}")
+
+# --- org (orgs) ------------------------------------------------------------------------------
+
+org_app = typer.Typer(help="Organisations: credit codes and the review queue.")
+app.add_typer(org_app, name="org")
+
+
+@org_app.command("check-uscc")
+def org_check_uscc(code: str) -> None:
+    """Check a unified social credit code (GB 32100-2015) and print its parts."""
+    from qianshu.orgs import service as orgs_service
+
+    info = orgs_service.check_uscc(code)
+    typer.echo(
+        f"{info.code}\tauthority={info.authority} ({info.authority_label})\t"
+        f"category={info.category} ({info.category_label})\tdivision={info.division}\t"
+        f"organisation_code={info.organisation_code}"
+    )
+
+
+@org_app.command("reviews")
+def org_reviews(data_dir: DataDir = None) -> None:
+    """List licences and authorisation letters waiting for operator review (masked)."""
+    from qianshu.orgs import service as orgs_service
+
+    runtime = _runtime(data_dir)
+    with runtime.transaction() as session:
+        items = orgs_service.list_review_queue(session=session)
+    for item in items:
+        typer.echo(
+            f"{item.document_id}\t{item.kind}\t{item.uploaded_at.isoformat()}\t{item.org_id}\t{item.uscc}\t{item.org_name}"
+        )
+
 
 # --- sandbox (notify, identity) -------------------------------------------------------------
 

@@ -104,9 +104,20 @@ def live_server(settings: Settings, _listen_socket: socket.socket) -> Iterator[L
         runtime.close()
 
 
-@pytest.fixture(scope="session")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep browser tests together on one worker (see `chromium`)."""
+    for item in items:
+        if "/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Launch Debian's Chromium once per test process."""
+    """Launch Debian's Chromium once per test module.
+
+    Playwright's sync API runs an asyncio loop on the calling thread while it is started; keeping it
+    to the browser tests' own modules stops it from leaking into later tests that use asyncio.run().
+    """
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

@@ -89,8 +89,8 @@ def _otp(action_zh: str, action_en: str, subject_zh: str, subject_en: str) -> Te
     )
 
 
-def _contract_notice(*, params: set[str], zh: str, en: str, subject_zh: str, subject_en: str) -> Template:
-    """Build a contracts notice: one line for SMS, the same line in an e-mail."""
+def _notice(*, params: set[str], zh: str, en: str, subject_zh: str, subject_en: str) -> Template:
+    """Build a one-line notice: the line as the SMS, the same line in an e-mail."""
     return Template(
         params=frozenset(params),
         texts={
@@ -182,40 +182,55 @@ TEMPLATES: dict[str, Template] = {
         "签署意愿验证码",
         "your code to confirm signing",
     ),
-    "contract_sign_request": _contract_notice(
+    "contract_sign_request": _notice(
         params={"token"},
         zh="您有一份合同待签署，请打开链接查看并签署：{base_url}/sign/{token}",
         en="A contract is waiting for your signature. Open it here: {base_url}/sign/{token}",
         subject_zh="待签署合同",
         subject_en="a contract to sign",
     ),
-    "contract_cc": _contract_notice(
+    "contract_cc": _notice(
         params={"token"},
         zh="有一份合同抄送给您，签署完成后您将收到通知。",
         en="A contract was copied to you; you will hear when it is complete.",
         subject_zh="合同抄送通知",
         subject_en="a contract copied to you",
     ),
-    "contract_completed": _contract_notice(
+    "contract_completed": _notice(
         params={"contract"},
         zh="合同 {contract} 已由各方签署完成，请登录 {base_url}/contracts 下载已签署的文件。",
         en="Contract {contract} is signed by every party. Download it at {base_url}/contracts",
         subject_zh="合同已签署完成",
         subject_en="a contract is complete",
     ),
-    "contract_declined": _contract_notice(
+    "contract_declined": _notice(
         params={"contract"},
         zh="合同 {contract} 已被签署方拒签，流程已结束。",
         en="Contract {contract} was declined by a signer; the signing has ended.",
         subject_zh="合同已被拒签",
         subject_en="a contract was declined",
     ),
-    "contract_revoked": _contract_notice(
+    "contract_revoked": _notice(
         params={"contract"},
         zh="合同 {contract} 已被发起方撤回，无需再签署。",
         en="Contract {contract} was revoked by its sender; no signature is needed.",
         subject_zh="合同已撤回",
         subject_en="a contract was revoked",
+    ),
+    "org_invitation": _notice(
+        params={"org_name", "role"},
+        zh="{org_name} 邀请您以“{role}”身份加入企业。请登录 {base_url}/orgs 查看并接受邀请。",
+        en="{org_name} invites you to join as {role}. Sign in at {base_url}/orgs to accept.",
+        subject_zh="企业成员邀请",
+        subject_en="an invitation to join an organisation",
+    ),
+    "org_legal_rep_confirm": _notice(
+        params={"org_name", "token"},
+        zh="{org_name} 申请企业实名认证，并指定您为法定代表人。请打开 {base_url}/orgs/confirm/{token} 确认或拒绝。",
+        en="{org_name} names you as its legal representative in its verification. Confirm or refuse at "
+        "{base_url}/orgs/confirm/{token}",
+        subject_zh="请确认法定代表人身份",
+        subject_en="please confirm you are the legal representative",
     ),
 }
 

@@ -36,6 +36,7 @@ CONSOLE_LINKS = (
     ConsoleLink("privacy", "/operator/privacy"),
     ConsoleLink("requests", "/operator/privacy/requests"),
     ConsoleLink("identity", "/operator/identity"),
+    ConsoleLink("orgs", "/operator/orgs"),
     ConsoleLink("jobs", "/operator/jobs"),
     ConsoleLink("sandbox", "/sandbox/sms", sandbox_only=True),
 )
