@@ -37,6 +37,7 @@ CONSOLE_LINKS = (
     ConsoleLink("requests", "/operator/privacy/requests"),
     ConsoleLink("identity", "/operator/identity"),
     ConsoleLink("orgs", "/operator/orgs"),
+    ConsoleLink("reports", "/operator/evidence/reports"),
     ConsoleLink("jobs", "/operator/jobs"),
     ConsoleLink("sandbox", "/sandbox/sms", sandbox_only=True),
 )
