@@ -1,0 +1,315 @@
+"""REST API of contracts under /api/v1: documents, templates, contracts and signing links.
+
+Errors are problem+json (RFC 9457) through the app's one handler. Signing-link routes need no
+account: the recipient proves control of the contact with a one-time code and then sends the
+access secret back as the `X-Signing-Access` header (or is signed in as that recipient).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+
+from qianshu.contracts import service as contracts_service
+from qianshu.contracts.schemas import (
+    AccessRead,
+    CodeIn,
+    ContractCreate,
+    ContractRead,
+    DocumentRead,
+    ReasonIn,
+    SentRead,
+    SignerView,
+    SignIn,
+    TemplateCreate,
+    TemplateFill,
+    TemplateRead,
+)
+from qianshu.core.auth import CurrentUser, OptionalUser
+from qianshu.core.deps import ClockDep, ContextDep, DbSession, SettingsDep
+from qianshu.core.errors import BadRequest
+from qianshu.signing.errors import PdfTooLarge
+
+router = APIRouter(tags=["contracts"])
+
+AccessHeader = Annotated[str | None, Header(alias="X-Signing-Access", max_length=100)]
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "no-store"},
+    )
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Read the request body, refusing it (413) as soon as it passes `limit` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PdfTooLarge(
+                f"文件超过 {limit // (1024 * 1024)} MB 上限",
+                detail_en=f"The file is larger than {limit} bytes",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --- documents and templates -----------------------------------------------------------------
+
+
+@router.post("/api/v1/documents", response_model=DocumentRead, status_code=201)
+async def upload_document(
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    title: Annotated[str | None, Query(max_length=120)] = None,
+) -> DocumentRead:
+    """Upload a PDF as the request body (Content-Type: application/pdf)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/pdf":
+        raise BadRequest("请以 application/pdf 上传 PDF 文件", detail_en="Send the PDF as application/pdf")
+    data = await read_limited(request, settings.max_upload_bytes)
+    return contracts_service.upload_document(
+        session=session, clock=clock, owner_id=user.user_id, data=data, title=title
+    )
+
+
+@router.get("/api/v1/documents", response_model=list[DocumentRead])
+def list_documents(session: DbSession, user: CurrentUser) -> list[DocumentRead]:
+    """List my documents, newest first."""
+    return contracts_service.list_documents(session=session, owner_id=user.user_id)
+
+
+@router.get("/api/v1/documents/{document_id}", response_model=DocumentRead)
+def get_document(document_id: str, session: DbSession, user: CurrentUser) -> DocumentRead:
+    """Return one of my documents with its page boxes."""
+    return contracts_service.get_document_or_raise(session=session, document_id=document_id, owner_id=user.user_id)
+
+
+@router.get("/api/v1/documents/{document_id}/pdf")
+def document_pdf(document_id: str, session: DbSession, user: CurrentUser) -> Response:
+    """Download one of my documents."""
+    return _pdf(
+        contracts_service.document_pdf(session=session, document_id=document_id, owner_id=user.user_id),
+        document_id,
+    )
+
+
+@router.get("/api/v1/templates", response_model=list[TemplateRead])
+def list_templates(session: DbSession, user: OptionalUser) -> list[TemplateRead]:
+    """List public templates and my own; no real-name verification needed (A7)."""
+    return contracts_service.list_templates(session=session, viewer_id=user.user_id if user else None)
+
+
+@router.post("/api/v1/templates", response_model=TemplateRead, status_code=201)
+def create_template(data: TemplateCreate, session: DbSession, clock: ClockDep, user: CurrentUser) -> TemplateRead:
+    """Create a template; `{{name}}` marks a variable."""
+    return contracts_service.create_template(
+        session=session, clock=clock, owner_id=user.user_id, data=data, is_operator=user.is_operator
+    )
+
+
+@router.get("/api/v1/templates/{template_id}", response_model=TemplateRead)
+def get_template(template_id: str, session: DbSession, user: OptionalUser) -> TemplateRead:
+    """Return a template I may read."""
+    return contracts_service.get_template_or_raise(
+        session=session, template_id=template_id, viewer_id=user.user_id if user else None
+    )
+
+
+@router.get("/api/v1/templates/{template_id}/pdf")
+def template_pdf(template_id: str, session: DbSession, user: OptionalUser) -> Response:
+    """Download a template as a PDF with 【variable】 placeholders (A7: no verification needed)."""
+    data = contracts_service.template_preview_pdf(
+        session=session, template_id=template_id, viewer_id=user.user_id if user else None
+    )
+    return _pdf(data, template_id)
+
+
+@router.post("/api/v1/templates/{template_id}/documents", response_model=DocumentRead, status_code=201)
+def fill_template(
+    template_id: str, data: TemplateFill, session: DbSession, clock: ClockDep, user: CurrentUser
+) -> DocumentRead:
+    """Fill a template's variables and accept the PDF it makes as my document."""
+    return contracts_service.document_from_template(
+        session=session, clock=clock, owner_id=user.user_id, template_id=template_id, data=data
+    )
+
+
+# --- contracts ------------------------------------------------------------------------------
+
+
+@router.post("/api/v1/contracts", response_model=ContractRead, status_code=201)
+def create_contract(
+    data: ContractCreate, session: DbSession, clock: ClockDep, user: CurrentUser, context: ContextDep
+) -> ContractRead:
+    """Create a draft contract: document, signers (routing order), CC, fields, deadline."""
+    return contracts_service.create_contract(
+        session=session, clock=clock, owner_id=user.user_id, data=data, context=context
+    )
+
+
+@router.get("/api/v1/contracts", response_model=list[ContractRead])
+def list_contracts(
+    session: DbSession,
+    user: CurrentUser,
+    box: Annotated[str, Query(pattern="^(all|mine|others|completed|closed)$")] = "all",
+) -> list[ContractRead]:
+    """List contracts I sent or that were sent to my phone or e-mail."""
+    bidxs = contracts_service.contact_indexes(session=session, user_id=user.user_id)
+    return contracts_service.list_contracts(session=session, user_id=user.user_id, contact_bidxs=bidxs, box=box)
+
+
+@router.get("/api/v1/contracts/{contract_id}", response_model=ContractRead)
+def get_contract(contract_id: str, session: DbSession, user: CurrentUser) -> ContractRead:
+    """Return one of my contracts."""
+    return contracts_service.get_contract_or_raise(session=session, contract_id=contract_id, owner_id=user.user_id)
+
+
+@router.post("/api/v1/contracts/{contract_id}/send", response_model=SentRead)
+def send_contract(
+    contract_id: str, session: DbSession, clock: ClockDep, user: CurrentUser, context: ContextDep
+) -> SentRead:
+    """Send a draft; the signing links are in the answer (and go to each signer when it is their turn)."""
+    return contracts_service.send_contract(
+        session=session, clock=clock, owner_id=user.user_id, contract_id=contract_id, context=context
+    )
+
+
+@router.post("/api/v1/contracts/{contract_id}/revoke", response_model=ContractRead)
+def revoke_contract(
+    contract_id: str,
+    data: ReasonIn,
+    session: DbSession,
+    clock: ClockDep,
+    user: CurrentUser,
+    context: ContextDep,
+) -> ContractRead:
+    """Revoke a contract before it completes."""
+    return contracts_service.revoke_contract(
+        session=session,
+        clock=clock,
+        owner_id=user.user_id,
+        contract_id=contract_id,
+        reason=data.reason,
+        context=context,
+    )
+
+
+@router.get("/api/v1/contracts/{contract_id}/pdf")
+def contract_pdf(contract_id: str, session: DbSession, user: CurrentUser) -> Response:
+    """Download the contract as it stands (the signed B-LTA PDF once completed)."""
+    return _pdf(
+        contracts_service.contract_pdf(session=session, contract_id=contract_id, owner_id=user.user_id),
+        contract_id,
+    )
+
+
+# --- signing links ----------------------------------------------------------------------------
+
+
+def _uid(user: object) -> str | None:
+    return getattr(user, "user_id", None)
+
+
+@router.get("/api/v1/sign/{token}", response_model=SignerView)
+def view_link(
+    token: str, session: DbSession, clock: ClockDep, user: OptionalUser, access: AccessHeader = None
+) -> SignerView:
+    """Show what the link is for; the title appears once access is proven."""
+    return contracts_service.view_link(session=session, clock=clock, token=token, access=access, user_id=_uid(user))
+
+
+@router.post("/api/v1/sign/{token}/access-code", status_code=202)
+def access_code(token: str, session: DbSession, clock: ClockDep, context: ContextDep) -> dict[str, str]:
+    """Send a one-time code to the recipient's phone or e-mail."""
+    sent_to = contracts_service.request_access_code(session=session, clock=clock, token=token, context=context)
+    return {"sent_to": sent_to}
+
+
+@router.post("/api/v1/sign/{token}/access", response_model=AccessRead)
+def grant_access(token: str, data: CodeIn, session: DbSession, clock: ClockDep, context: ContextDep) -> AccessRead:
+    """Exchange the access code for the access secret (header X-Signing-Access)."""
+    return contracts_service.grant_access(session=session, clock=clock, token=token, code=data.code, context=context)
+
+
+@router.post("/api/v1/sign/{token}/intent-code", status_code=202)
+def intent_code(
+    token: str,
+    session: DbSession,
+    clock: ClockDep,
+    user: OptionalUser,
+    context: ContextDep,
+    access: AccessHeader = None,
+) -> dict[str, str]:
+    """Send the fresh code that confirms the intent to sign (签署意愿)."""
+    sent_to = contracts_service.request_intent_code(
+        session=session, clock=clock, token=token, access=access, user_id=_uid(user), context=context
+    )
+    return {"sent_to": sent_to}
+
+
+@router.post("/api/v1/sign/{token}/sign", response_model=SignerView)
+def sign(
+    token: str,
+    data: SignIn,
+    session: DbSession,
+    clock: ClockDep,
+    user: OptionalUser,
+    context: ContextDep,
+    access: AccessHeader = None,
+) -> SignerView:
+    """Fill the fields and sign with the intent code."""
+    return contracts_service.sign(
+        session=session,
+        clock=clock,
+        token=token,
+        data=data,
+        access=access,
+        user_id=_uid(user),
+        context=context,
+    )
+
+
+@router.post("/api/v1/sign/{token}/decline", response_model=SignerView)
+def decline(
+    token: str,
+    data: ReasonIn,
+    session: DbSession,
+    clock: ClockDep,
+    user: OptionalUser,
+    context: ContextDep,
+    access: AccessHeader = None,
+) -> SignerView:
+    """Decline to sign, with a reason."""
+    return contracts_service.decline(
+        session=session,
+        clock=clock,
+        token=token,
+        reason=data.reason,
+        access=access,
+        user_id=_uid(user),
+        context=context,
+    )
+
+
+@router.get("/api/v1/sign/{token}/pdf")
+def link_pdf(
+    token: str,
+    session: DbSession,
+    clock: ClockDep,
+    user: OptionalUser,
+    context: ContextDep,
+    access: AccessHeader = None,
+) -> Response:
+    """Download the document as it stands (the signed PDF once completed)."""
+    data = contracts_service.link_pdf(
+        session=session, clock=clock, token=token, access=access, user_id=_uid(user), context=context
+    )
+    return _pdf(data, "contract")

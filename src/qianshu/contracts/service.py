@@ -1,0 +1,132 @@
+"""The contracts domain's public service: documents, templates, contracts, routing and signing.
+
+Other domains import this module only (`from qianshu.contracts import service as contracts_service`).
+The logic lives in modules split by concern: `documents` (uploads and templates, A7), `flow`
+(drafts, sending, routing, revoke, decline, expiry) and `signers` (signing links, access and
+intent codes, PAdES signing and completion; C3, C4, E1, E2).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from qianshu.contracts.documents import (
+    create_template,
+    document_from_template,
+    document_pdf,
+    get_document_or_raise,
+    get_template_or_raise,
+    list_documents,
+    list_templates,
+    template_body,
+    template_preview_pdf,
+    upload_document,
+)
+from qianshu.contracts.flow import (
+    EXPIRE_JOB,
+    create_contract,
+    expire_contract,
+    list_contracts,
+    revoke_contract,
+    send_contract,
+)
+from qianshu.contracts.flow import contract_read as _contract_read
+from qianshu.contracts.flow import contract_row as _contract_row
+from qianshu.contracts.flow import owned_row as _owned_row
+from qianshu.contracts.flow import signing_path_for as _signing_path_for
+from qianshu.contracts.flow import stream as _stream
+from qianshu.contracts.schemas import ContractRead
+from qianshu.contracts.signers import (
+    decline,
+    grant_access,
+    link_pdf,
+    request_access_code,
+    request_intent_code,
+    sign,
+    view_link,
+)
+from qianshu.evidence import service as evidence_service
+from qianshu.evidence.schemas import AuditEventRead
+from qianshu.storage import service as storage_service
+from qianshu.vault import service as vault_service
+
+__all__ = [
+    "EXPIRE_JOB",
+    "contact_indexes",
+    "contract_events",
+    "contract_pdf",
+    "create_contract",
+    "create_template",
+    "decline",
+    "document_from_template",
+    "document_pdf",
+    "expire_contract",
+    "get_contract_or_raise",
+    "get_document_or_raise",
+    "get_template_or_raise",
+    "grant_access",
+    "is_sender",
+    "link_pdf",
+    "list_contracts",
+    "list_documents",
+    "list_templates",
+    "original_pdf",
+    "request_access_code",
+    "request_intent_code",
+    "revoke_contract",
+    "send_contract",
+    "sign",
+    "signing_path_for",
+    "template_body",
+    "template_preview_pdf",
+    "upload_document",
+    "view_link",
+]
+
+
+def get_contract_or_raise(*, session: Session, contract_id: str, owner_id: str) -> ContractRead:
+    """Return the sender's contract or raise ContractNotFound."""
+    return _contract_read(session, _owned_row(session, contract_id, owner_id))
+
+
+def contract_pdf(*, session: Session, contract_id: str, owner_id: str) -> bytes:
+    """Return the sender's contract PDF as it stands (the completed B-LTA PDF once completed)."""
+    row = _owned_row(session, contract_id, owner_id)
+    return storage_service.read_blob_bytes(session=session, blob_id=row.current_blob_id)
+
+
+def contact_indexes(*, session: Session, user_id: str) -> list[str]:
+    """Return the blind indexes of the user's phone and e-mail (to find contracts sent to them)."""
+    from qianshu.accounts import service as accounts_service
+
+    contact = accounts_service.get_contact(session=session, user_id=user_id)
+    out = []
+    if contact.phone:
+        out.append(vault_service.blind_index(session=session, kind="phone", value=contact.phone))
+    if contact.email:
+        out.append(vault_service.blind_index(session=session, kind="email", value=contact.email))
+    return out
+
+
+def original_pdf(*, session: Session, contract_id: str, owner_id: str) -> bytes:
+    """Return the sender's contract as it was before anyone signed."""
+    row = _owned_row(session, contract_id, owner_id)
+    return document_pdf(session=session, document_id=row.document_id, owner_id=owner_id)
+
+
+def contract_events(*, session: Session, contract_id: str, owner_id: str) -> list[AuditEventRead]:
+    """Return the sender's contract's audit trail (hash-chained) in order, for the timeline."""
+    row = _owned_row(session, contract_id, owner_id)
+    return evidence_service.list_events(session=session, stream=_stream(row.id))
+
+
+def signing_path_for(*, session: Session, contract_id: str, user_id: str) -> str | None:
+    """Return the signing page of the signed-in user for a contract sent to their phone or e-mail."""
+    _contract_row(session, contract_id)
+    bidxs = contact_indexes(session=session, user_id=user_id)
+    return _signing_path_for(session, contract_id, bidxs) if bidxs else None
+
+
+def is_sender(*, session: Session, contract_id: str, user_id: str) -> bool:
+    """Tell whether `user_id` created the contract (a missing contract raises ContractNotFound)."""
+    return _contract_row(session, contract_id).owner_id == user_id
