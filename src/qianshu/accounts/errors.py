@@ -76,7 +76,7 @@ class CodeExpired(InvalidInput):
     title_en = "The code has expired or was already used; request a new one"
 
 
-class CodeAttemptsExceeded(QianshuError):  # noqa: N818  # named like the core.errors tree
+class CodeAttemptsExceeded(QianshuError):  # named like the core.errors tree
     """Too many wrong tries of one code; a new code is needed."""
 
     slug = "code-attempts-exceeded"

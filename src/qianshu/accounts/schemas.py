@@ -136,7 +136,7 @@ class LoginRead(BaseModel):
     """A new session: the bearer token (shown once), the session and the profile."""
 
     token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # the OAuth token type, not a secret
+    token_type: Literal["bearer"] = "bearer"  # the OAuth token type, not a secret
     expires_at: datetime
     session: SessionRead
     user: ProfileRead

@@ -40,7 +40,7 @@ class InProcessWorker:
         while not self._stop.is_set():
             try:
                 service.run_pending(self.runtime)
-            except Exception as exc:  # noqa: BLE001  # keep polling after a database hiccup
+            except Exception as exc:  # keep polling after a database hiccup
                 log.warning("worker_poll_failed", error_type=type(exc).__name__)
             self._wake.wait(self.interval)
             self._wake.clear()
