@@ -32,7 +32,7 @@ _MAX_HEADER = 64 * 1024
 _SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 
 
-class BadBackupFile(ValueError):  # noqa: N818  # named for what it describes, like BlobNotFound
+class BadBackupFile(ValueError):  # named for what it describes, like BlobNotFound
     """The file is not a backup, is damaged, or the passphrase is wrong."""
 
 

@@ -28,7 +28,7 @@ class BlobIntegrityError(QianshuError):
         self.reason = reason
 
 
-class ObjectMissing(QianshuError):  # noqa: N818  # named like the core.errors tree
+class ObjectMissing(QianshuError):  # named like the core.errors tree
     """The blob store holds no object under this key."""
 
     slug = "blob-object-missing"

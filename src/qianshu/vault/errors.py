@@ -7,7 +7,7 @@ from qianshu.core.errors import QianshuError
 __all__ = ["DataShredded", "KeyMissing", "VaultIntegrityError"]
 
 
-class DataShredded(QianshuError):  # noqa: N818  # named like the core.errors tree
+class DataShredded(QianshuError):  # named like the core.errors tree
     """The subject's data key was destroyed: their encrypted fields are gone for good."""
 
     slug = "data-shredded"
@@ -25,7 +25,7 @@ class VaultIntegrityError(QianshuError):
     title_en = "Encrypted data failed its integrity check"
 
 
-class KeyMissing(QianshuError):  # noqa: N818  # named like the core.errors tree
+class KeyMissing(QianshuError):  # named like the core.errors tree
     """A key-encryption key named by a data key is not available to this process."""
 
     slug = "vault-key-missing"
