@@ -13,8 +13,6 @@ Errors raised here never quote an account number.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -24,14 +22,14 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from qianshu.config import Settings
+from qianshu.core import request_signing
 from qianshu.core.clock import Clock
 from qianshu.core.errors import Unauthenticated
+from qianshu.core.request_signing import sign_request
 from qianshu.orgs.errors import BankRejected, BankUnavailable
 
 TIMESTAMP_HEADER = "X-Qianshu-Timestamp"
 SIGNATURE_HEADER = "X-Qianshu-Signature"
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 _PROVIDER_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # Reasons a bank may give for refusing a transfer, with what we tell the person.
@@ -79,11 +77,6 @@ class BankTransfers(Protocol):
 # --- request signing ------------------------------------------------------------------------
 
 
-def sign_request(*, secret: bytes, timestamp: str, body: bytes) -> str:
-    """Return hex HMAC-SHA256 (RFC 2104) over `timestamp` + "." + `body`."""
-    return hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
-
-
 def verify_request(
     *,
     secret: bytes,
@@ -93,19 +86,16 @@ def verify_request(
     now: datetime,
     max_skew_seconds: int,
 ) -> None:
-    """Check a signed request: well formed, HMAC matches (constant time), timestamp within the skew."""
-    if not timestamp or not signature:
-        raise BankSignatureRejected("缺少签名请求头", detail_en="The signature headers are missing")
-    signature = signature.strip().lower()
-    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
-        raise BankSignatureRejected("签名请求头格式错误", detail_en="The signature headers are malformed")
-    expected = sign_request(secret=secret, timestamp=timestamp, body=body)
-    if not hmac.compare_digest(expected, signature):
-        raise BankSignatureRejected("签名校验失败", detail_en="The signature does not match")
-    if abs(now.timestamp() - int(timestamp)) > max_skew_seconds:
-        raise BankSignatureRejected(
-            "签名已过期或时间不同步", detail_en="The signature timestamp is outside the allowed window"
-        )
+    """Check a signed request (see `core.request_signing`), refusing it with `BankSignatureRejected`."""
+    request_signing.verify_request(
+        secret=secret,
+        timestamp=timestamp,
+        signature=signature,
+        body=body,
+        now=now,
+        max_skew_seconds=max_skew_seconds,
+        error=BankSignatureRejected,
+    )
 
 
 class ProviderError(Exception):
