@@ -87,6 +87,26 @@ def test_sms_goes_through_the_queue_to_the_sandbox_over_http(
     assert deliver_jobs(runtime)[0].status == "done"
 
 
+def test_each_sms_to_a_person_is_in_their_sharing_register(
+    runtime: Runtime, run_jobs: Callable[[], int], sms_sandbox: SmsSandbox
+) -> None:
+    from qianshu.core.ids import new_id
+    from qianshu.privacy import service as privacy_service
+    from qianshu.vault import service as vault_service
+
+    user_id = new_id("usr")
+    with runtime.transaction() as s:
+        vault_service.ensure_data_key(session=s, subject_id=user_id)
+    message_id = send_sms(runtime, subject_id=user_id)
+    send_sms(runtime)  # a sign-up code to nobody's account yet: no register row for anyone
+    run_jobs()
+    with runtime.transaction() as s:
+        [shared] = privacy_service.list_sharing(session=s, subject_id=user_id)
+    assert shared.recipient_kind == "sms_provider"
+    assert shared.object_id == message_id
+    assert set(shared.fields) == {"phone", "message_text"}
+
+
 def test_sms_in_english(runtime: Runtime, run_jobs: Callable[[], int], sms_sandbox: SmsSandbox) -> None:
     send_sms(runtime, template="otp_reset", locale="en-US")
     run_jobs()

@@ -229,10 +229,9 @@ def _record_failure(runtime: Runtime, *, message_id: str, attempts: int, at: dat
 def _hand_over(session: Session, clock: Clock, row: Message, recipient: str, body: str) -> str:
     runtime = runtime_of(session)
     if row.channel == "sms":
-        # TODO(privacy): each delivery is an outbound transfer of personal data (the phone number and
-        # text) to the SMS provider (PIPL Art. 23). Record it in the sharing register with
-        # `privacy_service.record_sharing(...)` once the privacy domain provides it; it does not yet.
-        return sms_sender(runtime).send(message_id=row.id, to=recipient, text=body)
+        reference = sms_sender(runtime).send(message_id=row.id, to=recipient, text=body)
+        _register_transfer(session, clock, row, kind="sms_provider", url=runtime.settings.effective_sms_url)
+        return reference
     subject = _open(session, row, "subject", row.subject_enc) if row.subject_enc is not None else ""
     message = compose_email(
         message_id=row.id,
@@ -242,7 +241,33 @@ def _hand_over(session: Session, clock: Clock, row: Message, recipient: str, bod
         body=body,
         date=clock.now(),
     )
-    return email_sender(runtime).send(message_id=row.id, message=message)
+    reference = email_sender(runtime).send(message_id=row.id, message=message)
+    if runtime.settings.email_backend == "smtp":
+        _register_transfer(session, clock, row, kind="email_provider", url=f"smtp://{runtime.settings.smtp_host}")
+    return reference
+
+
+def _register_transfer(session: Session, clock: Clock, row: Message, *, kind: str, url: str) -> None:
+    """Record the hand-over in the sharing register (PIPL Art. 23, promise P9) for a person or org."""
+    from urllib.parse import urlsplit
+
+    from qianshu.core.ids import is_id
+    from qianshu.privacy import service as privacy_service
+
+    if not (is_id(row.subject_id, "usr") or is_id(row.subject_id, "org")):
+        return  # not yet anyone's data (e.g. a sign-up code); nobody to show the record to
+    host = urlsplit(url).hostname or "unknown"
+    privacy_service.record_sharing(
+        session=session,
+        clock=clock,
+        subject_id=row.subject_id,
+        recipient=f"{kind.replace('_', ' ')} {host}"[:120],
+        fields=["phone" if kind == "sms_provider" else "email", "message_text"],
+        purpose="发送通知或验证码 / deliver a notice or one-time code",
+        recipient_kind=kind,
+        legal_basis="contract",
+        object_id=row.id,
+    )
 
 
 def deliver_message(*, session: Session, clock: Clock, message_id: str) -> MessageStatus | None:
