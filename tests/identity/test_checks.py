@@ -424,3 +424,23 @@ def test_a_cancelled_account_frees_its_document(
         vault_service.destroy_data_key(session=s, clock=runtime.clock, subject_id=first_user)
     second = client_as(make_user([ID]))
     assert _submit(second, _start(second, "two_elements")).json()["status"] == "verified"
+
+
+def test_matches_verified_identity_only_for_the_persons_own_name_and_number(
+    make_user: Callable[..., str], client_as: Callable[..., TestClient], runtime: Runtime
+) -> None:
+    user = make_user()
+    client = client_as(user)
+    with runtime.transaction() as s:
+        assert not identity_service.matches_verified_identity(
+            session=s, user_id=user, name=NAME, id_number=make_id()
+        )  # not verified yet
+    assert _submit(client, _start(client, "two_elements", [ID])).json()["status"] == "verified"
+    own = make_id()
+    with runtime.transaction() as s:
+        check = identity_service.matches_verified_identity
+        assert check(session=s, user_id=user, name=NAME, id_number=own)
+        assert check(session=s, user_id=user, name=NAME, id_number=own.lower())  # x accepted
+        assert not check(session=s, user_id=user, name="李四", id_number=own)
+        assert not check(session=s, user_id=user, name=NAME, id_number=make_id(seq="125"))
+        assert not check(session=s, user_id=user, name=NAME, id_number="not a number")

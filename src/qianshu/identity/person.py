@@ -216,6 +216,26 @@ def verified_name(*, session: Session, user_id: str) -> str | None:
     )
 
 
+def matches_verified_identity(*, session: Session, user_id: str, name: str, id_number: str) -> bool:
+    """Tell whether `name` and resident `id_number` are exactly the user's own verified identity."""
+    import hmac
+
+    from qianshu.identity import validators
+
+    person = session.get(Person, user_id)
+    if person is None or person.doc_type != "resident_id":
+        return False
+    try:
+        resident = validators.parse_id_number(id_number, today=runtime_of(session).clock.now().date())
+        wanted = validators.parse_name(name)
+    except QianshuError:
+        return False
+    given = number_index(session, doc_type="resident_id", number=resident.number)
+    if not hmac.compare_digest(given, person.id_number_bidx):
+        return False
+    return verified_name(session=session, user_id=user_id) == wanted
+
+
 def birth_date_of(session: Session, user_id: str) -> date | None:
     """Return a verified person's birth date (for the guardian's own age check), or None."""
     person = session.get(Person, user_id)
