@@ -513,17 +513,25 @@ def complete_registration(
 # --- login ----------------------------------------------------------------------------------
 
 
-def login_with_password(
-    *, session: Session, clock: Clock, login: str, password: str, context: RequestContext | None = None
-) -> NewSession:
-    """Log in with phone or e-mail and password; lock the login after repeated failures."""
-    contact = parse_login(login)
+def _login_target(
+    session: Session, contact: Contact, context: RequestContext | None
+) -> tuple[User | None, str, throttle.Guard]:
+    """Find the active account behind a login (if any), its blind index and its throttle guard."""
     bidx = _bidx(session, contact)
     user = _active(_user_by_contact(session, contact, bidx))
     guard = throttle.Guard(
         account=throttle.account_key(user_id=user.id if user else None, login_bidx=bidx),
         client=_client(context),
     )
+    return user, bidx, guard
+
+
+def login_with_password(
+    *, session: Session, clock: Clock, login: str, password: str, context: RequestContext | None = None
+) -> NewSession:
+    """Log in with phone or e-mail and password; lock the login after repeated failures."""
+    contact = parse_login(login)
+    user, _, guard = _login_target(session, contact, context)
     throttle.check(session=session, clock=clock, guard=guard)
     hashing = password_hashing(runtime_of(session))
     matched = hashing.verify(user.password_hash if user is not None else None, password)  # same cost either way
@@ -551,12 +559,7 @@ def start_sms_login(
 ) -> CodeSentRead:
     """Send a login code by SMS (unknown numbers get the same answer and no message)."""
     contact = parse_phone(phone)
-    bidx = _bidx(session, contact)
-    user = _active(_user_by_contact(session, contact, bidx))
-    guard = throttle.Guard(
-        account=throttle.account_key(user_id=user.id if user else None, login_bidx=bidx),
-        client=_client(context),
-    )
+    user, bidx, guard = _login_target(session, contact, context)
     throttle.check(session=session, clock=clock, guard=guard)
     return _issue_and_send(
         session,
@@ -575,12 +578,7 @@ def login_with_sms(
 ) -> NewSession:
     """Log in with the SMS code (promise A3)."""
     contact = parse_phone(phone)
-    bidx = _bidx(session, contact)
-    user = _active(_user_by_contact(session, contact, bidx))
-    guard = throttle.Guard(
-        account=throttle.account_key(user_id=user.id if user else None, login_bidx=bidx),
-        client=_client(context),
-    )
+    user, bidx, guard = _login_target(session, contact, context)
     throttle.check(session=session, clock=clock, guard=guard)
     owner = _verify_code_or_count(
         session,
@@ -790,12 +788,7 @@ def complete_password_reset(
 ) -> None:
     """Set a new password with the reset code; end every session and lift the login lock."""
     contact = parse_login(login)
-    bidx = _bidx(session, contact)
-    user = _active(_user_by_contact(session, contact, bidx))
-    guard = throttle.Guard(
-        account=throttle.account_key(user_id=user.id if user else None, login_bidx=bidx),
-        client=_client(context),
-    )
+    user, bidx, guard = _login_target(session, contact, context)
     check_password(password, contacts=_contacts_of(session, user, contact))
     throttle.check(session=session, clock=clock, guard=throttle.Guard(account=None, client=guard.client))
     owner = _verify_code_or_count(
