@@ -10,21 +10,19 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qianshu import bootstrap
 from qianshu.config import Settings
 from qianshu.contracts import service as contracts_service
 from qianshu.contracts.schemas import ContractCreate, SignIn, TemplateCreate, TemplateFill
 from qianshu.core.runtime import Runtime
 from tests.contracts.conftest import PASSWORD, Sent
 from tests.identity.conftest import make_id
+from tests.support.live import serve_platform
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("pdfsig", "qpdf", "certutil")),
@@ -61,29 +59,8 @@ def settings_overrides(_listen_socket: socket.socket) -> dict[str, Any]:
 @pytest.fixture
 def served(settings: Settings, _listen_socket: socket.socket) -> Iterator[Runtime]:
     """The platform on loopback (OCSP, CRLs, identity sandbox); yields its real-clock runtime."""
-    import uvicorn
-
-    from qianshu.app import create_app
-
-    runtime = Runtime(settings)
-    bootstrap.prepare(runtime)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime, start_background=False), log_level="warning", access_log=False, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [_listen_socket]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serve_platform(settings, _listen_socket) as runtime:
         yield runtime
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        runtime.close()
 
 
 def _person(runtime: Runtime, sent: Sent, phone: str, name: str | None, seq: str) -> str:

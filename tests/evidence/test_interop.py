@@ -9,8 +9,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from qianshu import bootstrap
 from qianshu.config import Settings
 from qianshu.core.ids import new_id
 from qianshu.core.runtime import Runtime
 from qianshu.evidence import preservation, reports
 from qianshu.pki import service as pki_service
+from tests.support.live import serve_platform
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("pdfsig", "pdftoppm", "qpdf", "certutil")),
@@ -52,27 +50,8 @@ def settings_overrides(_listen_socket: socket.socket) -> dict[str, Any]:
 @pytest.fixture
 def served(settings: Settings, _listen_socket: socket.socket) -> Iterator[Runtime]:
     """The platform on loopback (OCSP, CRLs, CA certificates); yields its real-clock runtime."""
-    import uvicorn
-
-    from qianshu.app import create_app
-
-    runtime = Runtime(settings)
-    bootstrap.prepare(runtime)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime, start_background=False), log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [_listen_socket]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serve_platform(settings, _listen_socket) as runtime:
         yield runtime
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        runtime.close()
 
 
 def _pdfsig(pdf: Path, root_pem: str, tmp_path: Path) -> str:

@@ -10,8 +10,6 @@ import io
 import shutil
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ import pytest
 from PIL import Image
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from qianshu import bootstrap
 from qianshu.config import Settings
 from qianshu.core.ids import new_id
 from qianshu.core.runtime import Runtime
@@ -29,6 +26,7 @@ from qianshu.signing import service as signing_service
 from qianshu.signing.contract_pdf import ContractParty, demo_contract_pdf
 from qianshu.signing.schemas import PadesLevel, Rect, SealAppearance, TextAppearance
 from tests.signing.conftest import USCC
+from tests.support.live import serve_platform
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("pdfsig", "pdftoppm", "qpdf", "certutil", "openssl")),
@@ -61,29 +59,8 @@ def settings_overrides(_listen_socket: socket.socket) -> dict[str, Any]:
 @pytest.fixture
 def served(settings: Settings, _listen_socket: socket.socket) -> Iterator[Runtime]:
     """The platform on loopback (OCSP, CRLs, CA certificates); yields its real-clock runtime."""
-    import uvicorn
-
-    from qianshu.app import create_app
-
-    runtime = Runtime(settings)
-    bootstrap.prepare(runtime)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime, start_background=False), log_level="warning", access_log=False, lifespan="on"
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [_listen_socket]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serve_platform(settings, _listen_socket) as runtime:
         yield runtime
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        runtime.close()
 
 
 def _render(pdf: Path, page: int, out: Path) -> Image.Image:
