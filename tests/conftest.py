@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,3 +163,26 @@ def run_jobs(runtime: Runtime) -> Callable[[], int]:
     from qianshu.jobs import service as jobs_service
 
     return lambda: jobs_service.run_pending(runtime)
+
+
+@pytest.fixture
+def loopback_socket(db_backend: str) -> Iterator[socket.socket]:
+    """A loopback listener for the platform itself; checks by outside tools run once, on SQLite."""
+    from tests.support.live import loopback_listener
+
+    if db_backend == "postgres":
+        pytest.skip("interop checks run once, on SQLite")
+    with loopback_listener() as sock:
+        yield sock
+
+
+@pytest.fixture
+def served(settings: Settings, loopback_socket: socket.socket) -> Iterator[Runtime]:
+    """The platform served on `loopback_socket` (OCSP, CRLs, sandboxes); yields its real-clock runtime.
+
+    A module using it points `public_base_url` at the socket in its `settings_overrides`.
+    """
+    from tests.support.live import serve_platform
+
+    with serve_platform(settings, loopback_socket) as runtime:
+        yield runtime

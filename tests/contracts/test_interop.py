@@ -10,19 +10,17 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qianshu.config import Settings
 from qianshu.contracts import service as contracts_service
 from qianshu.contracts.schemas import ContractCreate, SignIn, TemplateCreate, TemplateFill
 from qianshu.core.runtime import Runtime
 from tests.contracts.conftest import PASSWORD, Sent
 from tests.identity.conftest import make_id
-from tests.support.live import serve_platform
+from tests.support.live import base_url_of, pdfsig_trusting
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("pdfsig", "qpdf", "certutil")),
@@ -33,34 +31,15 @@ PHONES = ("13800138001", "13800138002")
 
 
 @pytest.fixture
-def _listen_socket(db_backend: str) -> Iterator[socket.socket]:
-    if db_backend == "postgres":
-        pytest.skip("interop checks run once, on SQLite")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def settings_overrides(_listen_socket: socket.socket) -> dict[str, Any]:
+def settings_overrides(loopback_socket: socket.socket) -> dict[str, Any]:
     return {
-        "public_base_url": f"http://127.0.0.1:{_listen_socket.getsockname()[1]}",
+        "public_base_url": base_url_of(loopback_socket),
         "signing_identity_level": "two_elements",
         "password_hash_memory_kib": 1024,
         "password_hash_time_cost": 1,
         "password_hash_parallelism": 1,
         "otp_resend_seconds": 0,
     }
-
-
-@pytest.fixture
-def served(settings: Settings, _listen_socket: socket.socket) -> Iterator[Runtime]:
-    """The platform on loopback (OCSP, CRLs, identity sandbox); yields its real-clock runtime."""
-    with serve_platform(settings, _listen_socket) as runtime:
-        yield runtime
 
 
 def _person(runtime: Runtime, sent: Sent, phone: str, name: str | None, seq: str) -> str:
@@ -158,32 +137,7 @@ def test_completed_contract_passes_pdfsig_with_trusted_signatures_and_qpdf(
         root_pem = pki_service.ca_certificate(session=s, kind="root").pem
     assert final.status == "completed"
     (tmp_path / "signed.pdf").write_bytes(pdf)
-    (tmp_path / "root.pem").write_text(root_pem)
-    nss = tmp_path / "nss"
-    nss.mkdir()
-    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, timeout=30)
-    subprocess.run(
-        [
-            "certutil",
-            "-A",
-            "-d",
-            f"sql:{nss}",
-            "-n",
-            "qianshu-root",
-            "-t",
-            "C,C,C",
-            "-i",
-            str(tmp_path / "root.pem"),
-        ],
-        check=True,
-        timeout=30,
-    )
-    out = subprocess.run(
-        ["pdfsig", "-nssdir", f"sql:{nss}", str(tmp_path / "signed.pdf")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    out = pdfsig_trusting(tmp_path / "signed.pdf", root_pem, tmp_path)
     assert out.count("Signature is Valid.") == 2, out
     assert out.count("Certificate is Trusted.") == 2, out
     assert "Signer Certificate Common Name: 张三" in out and "Signer Certificate Common Name: 李四" in out

@@ -28,6 +28,7 @@ from qianshu.core.runtime import Runtime
 from qianshu.signing import errors as signing_errors
 from qianshu.signing import service as signing_service
 from tests.contracts.conftest import Sent
+from tests.support.live import pdfsig_trusting
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
 PHONE_A, PHONE_B, PHONE_C = "13800138001", "13800138002", "13800138003"
@@ -203,18 +204,9 @@ def _pdfsig_and_qpdf(runtime: Runtime, pdf: bytes, tmp: Path) -> str:
 
     with runtime.transaction() as s:
         root = pki_service.pem(pki_service.root_certificate_der(session=s))
-    (tmp / "root.pem").write_text(root)
     (tmp / "signed.pdf").write_bytes(pdf)
-    nss = tmp / "nss"
-    nss.mkdir()
-    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
-    subprocess.run(
-        ["certutil", "-A", "-d", f"sql:{nss}", "-n", "root", "-t", "C,C,C", "-i", str(tmp / "root.pem")],
-        check=True,
-    )
     assert subprocess.run(["qpdf", "--check", str(tmp / "signed.pdf")], capture_output=True).returncode == 0
-    out = subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(tmp / "signed.pdf")], capture_output=True, text=True)
-    return out.stdout
+    return pdfsig_trusting(tmp / "signed.pdf", root, tmp)
 
 
 def test_two_signers_in_sequence_complete_a_validating_contract(

@@ -10,7 +10,6 @@ import io
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 from PIL import Image
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from qianshu.config import Settings
 from qianshu.core.ids import new_id
 from qianshu.core.runtime import Runtime
 from qianshu.pki import service as pki_service
@@ -26,7 +24,7 @@ from qianshu.signing import service as signing_service
 from qianshu.signing.contract_pdf import ContractParty, demo_contract_pdf
 from qianshu.signing.schemas import PadesLevel, Rect, SealAppearance, TextAppearance
 from tests.signing.conftest import USCC
-from tests.support.live import serve_platform
+from tests.support.live import base_url_of, pdfsig_trusting
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("pdfsig", "pdftoppm", "qpdf", "certutil", "openssl")),
@@ -40,27 +38,8 @@ PARTIES = (
 
 
 @pytest.fixture
-def _listen_socket(db_backend: str) -> Iterator[socket.socket]:
-    if db_backend == "postgres":
-        pytest.skip("interop checks run once, on SQLite")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def settings_overrides(_listen_socket: socket.socket) -> dict[str, Any]:
-    return {"public_base_url": f"http://127.0.0.1:{_listen_socket.getsockname()[1]}"}
-
-
-@pytest.fixture
-def served(settings: Settings, _listen_socket: socket.socket) -> Iterator[Runtime]:
-    """The platform on loopback (OCSP, CRLs, CA certificates); yields its real-clock runtime."""
-    with serve_platform(settings, _listen_socket) as runtime:
-        yield runtime
+def settings_overrides(loopback_socket: socket.socket) -> dict[str, Any]:
+    return {"public_base_url": base_url_of(loopback_socket)}
 
 
 def _render(pdf: Path, page: int, out: Path) -> Image.Image:
@@ -157,32 +136,7 @@ def test_signed_contract_passes_pdfsig_qpdf_and_renders(served: Runtime, tmp_pat
     (tmp_path / "root.pem").write_text(root_pem)
 
     # poppler pdfsig with an NSS database that trusts our root
-    nss = tmp_path / "nss"
-    nss.mkdir()
-    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, timeout=30)
-    subprocess.run(
-        [
-            "certutil",
-            "-A",
-            "-d",
-            f"sql:{nss}",
-            "-n",
-            "qianshu-root",
-            "-t",
-            "C,C,C",
-            "-i",
-            str(tmp_path / "root.pem"),
-        ],
-        check=True,
-        timeout=30,
-    )
-    pdfsig = subprocess.run(
-        ["pdfsig", "-nssdir", f"sql:{nss}", str(tmp_path / "signed.pdf")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    out = pdfsig.stdout
+    out = pdfsig_trusting(tmp_path / "signed.pdf", root_pem, tmp_path)
     assert out.count("Signature is Valid.") == 2, out
     assert out.count("Certificate is Trusted.") == 2, out
     assert "Signer Certificate Common Name: 张三" in out and "示例科技有限公司" in out
