@@ -183,6 +183,10 @@ def test_send_from_template_then_sign_on_the_signer_page(
     r = sender.get(f"/contracts/{contract_id}", headers=HTML)
     assert 'data-status="completed"' in r.text and 'id="download-signed"' in r.text
     assert 'data-action="contract.completed"' in r.text and 'data-action="contract.signed"' in r.text
+    # each signature's validation status, checked offline against the platform root
+    assert 'id="validation-verdict" class="ok" data-ok="true"' in r.text
+    rows = re.findall(r'<tr data-ok="(true|false)">', r.text)
+    assert rows == ["true", "true"]  # the signer's B-T signature, then the B-LTA document time-stamp
     assert sender.get(f"/contracts/{contract_id}/signed.pdf").content == signed.content
     original = sender.get(f"/contracts/{contract_id}/original.pdf").content
     assert original.startswith(b"%PDF") and b"/ByteRange" not in original

@@ -344,7 +344,8 @@ def _detail_page(
     events = contracts_service.contract_events(session=session, contract_id=contract_id, owner_id=user.user_id)
     timeline = [{"label": _event_label(request, e.action), "at": e.created_at, "action": e.action} for e in events]
     fields_of = {r.id: [f for f in contract.fields if f.recipient_id == r.id] for r in contract.recipients}
-    context = {"contract": contract, "timeline": timeline, "fields_of": fields_of, **extra}
+    validation = contracts_service.validate_contract(session=session, contract_id=contract_id, owner_id=user.user_id)
+    context = {"contract": contract, "timeline": timeline, "fields_of": fields_of, "validation": validation, **extra}
     return render(request, "contracts/detail.html", context, status_code=status)
 
 

@@ -34,6 +34,18 @@ from qianshu.contracts.flow import contract_read as _contract_read
 from qianshu.contracts.flow import contract_row as _contract_row
 from qianshu.contracts.flow import owned_row as _owned_row
 from qianshu.contracts.flow import signing_path_for as _signing_path_for
+from qianshu.contracts.integration import (
+    RETENTION_JOB,
+    cancellation_blockers,
+    evidence_material,
+    evidence_subject,
+    on_account_cancelled,
+    personal_data_for,
+    privacy_delete_for_object,
+    privacy_parties_of,
+    privacy_retained_for,
+    retention_sweep,
+)
 from qianshu.contracts.flow import stream as _stream
 from qianshu.contracts.schemas import ContractRead
 from qianshu.contracts.signers import (
@@ -47,11 +59,14 @@ from qianshu.contracts.signers import (
 )
 from qianshu.evidence import service as evidence_service
 from qianshu.evidence.schemas import AuditEventRead
+from qianshu.signing.schemas import ValidationReport
 from qianshu.storage import service as storage_service
 from qianshu.vault import service as vault_service
 
 __all__ = [
     "EXPIRE_JOB",
+    "RETENTION_JOB",
+    "cancellation_blockers",
     "contact_indexes",
     "contract_events",
     "contract_pdf",
@@ -60,6 +75,8 @@ __all__ = [
     "decline",
     "document_from_template",
     "document_pdf",
+    "evidence_material",
+    "evidence_subject",
     "expire_contract",
     "get_contract_or_raise",
     "get_document_or_raise",
@@ -70,9 +87,15 @@ __all__ = [
     "list_contracts",
     "list_documents",
     "list_templates",
+    "on_account_cancelled",
     "original_pdf",
+    "personal_data_for",
+    "privacy_delete_for_object",
+    "privacy_parties_of",
+    "privacy_retained_for",
     "request_access_code",
     "request_intent_code",
+    "retention_sweep",
     "revoke_contract",
     "send_contract",
     "sign",
@@ -80,6 +103,7 @@ __all__ = [
     "template_body",
     "template_preview_pdf",
     "upload_document",
+    "validate_contract",
     "view_link",
 ]
 
@@ -93,6 +117,23 @@ def contract_pdf(*, session: Session, contract_id: str, owner_id: str) -> bytes:
     """Return the sender's contract PDF as it stands (the completed B-LTA PDF once completed)."""
     row = _owned_row(session, contract_id, owner_id)
     return storage_service.read_blob_bytes(session=session, blob_id=row.current_blob_id)
+
+
+def validate_contract(*, session: Session, contract_id: str, owner_id: str) -> ValidationReport | None:
+    """Validate every signature of the sender's contract as it stands (None before the first one).
+
+    Offline, like any outside validator: this platform's root as the trust anchor and only the
+    revocation data embedded in the PDF (complete once the contract reaches B-LTA).
+    """
+    from qianshu.core.runtime import runtime_of
+    from qianshu.signing import service as signing_service
+
+    row = _owned_row(session, contract_id, owner_id)
+    if not row.signatures:
+        return None
+    data = storage_service.read_blob_bytes(session=session, blob_id=row.current_blob_id)
+    roots = signing_service.trust_roots(runtime=runtime_of(session), session=session)
+    return signing_service.validate_pdf(data, trust_roots=roots)
 
 
 def contact_indexes(*, session: Session, user_id: str) -> list[str]:
