@@ -11,8 +11,13 @@ import hashlib
 import hmac
 import re
 from datetime import datetime
+from typing import TypeVar
 
-from qianshu.core.errors import Unauthenticated
+from pydantic import BaseModel, ValidationError
+
+from qianshu.core.errors import BadRequest, InvalidInput, Unauthenticated
+
+M = TypeVar("M", bound=BaseModel)
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
@@ -44,3 +49,14 @@ def verify_request(
         raise error("签名校验失败", detail_en="The signature does not match")
     if abs(now.timestamp() - int(timestamp)) > max_skew_seconds:
         raise error("签名已过期或时间不同步", detail_en="The signature timestamp is outside the allowed window")
+
+
+def read_json_body(model: type[M], body: bytes) -> M:
+    """Parse a verified request body as `model`: BadRequest for broken JSON, InvalidInput naming bad fields."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise BadRequest("请求体不是合法的 JSON", detail_en="The body is not valid JSON") from None
+        fields = "、".join(str(e["loc"][-1]) for e in exc.errors() if e["loc"]) or "?"
+        raise InvalidInput(f"以下字段有误：{fields}", detail_en=f"Invalid fields: {fields}") from None

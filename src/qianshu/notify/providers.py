@@ -11,12 +11,12 @@ Errors raised here never quote a recipient: their text ends up in the job table.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import smtplib
 import ssl
-from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -67,25 +67,8 @@ class EmailSender(Protocol):
 # --- request signing ------------------------------------------------------------------------
 
 
-def verify_request(
-    *,
-    secret: bytes,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    now: datetime,
-    max_skew_seconds: int,
-) -> None:
-    """Check a signed request (see `core.request_signing`), refusing it with `SignatureRejected`."""
-    request_signing.verify_request(
-        secret=secret,
-        timestamp=timestamp,
-        signature=signature,
-        body=body,
-        now=now,
-        max_skew_seconds=max_skew_seconds,
-        error=SignatureRejected,
-    )
+#: Check a signed request (see `core.request_signing`), refusing it with `SignatureRejected`.
+verify_request = functools.partial(request_signing.verify_request, error=SignatureRejected)
 
 
 # --- SMS ------------------------------------------------------------------------------------
@@ -124,9 +107,7 @@ class HttpSmsSender:
             SIGNATURE_HEADER: sign_request(secret=self._secret, timestamp=timestamp, body=body),
         }
         try:
-            with httpx.Client(
-                timeout=self._timeout, transport=self._transport, follow_redirects=False
-            ) as client:
+            with httpx.Client(timeout=self._timeout, transport=self._transport, follow_redirects=False) as client:
                 response = client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"SMS provider unreachable ({type(exc).__name__})") from exc

@@ -23,8 +23,9 @@ from pydantic import ValidationError
 
 from qianshu.config import Settings
 from qianshu.core.clock import Clock, SystemClock
-from qianshu.core.errors import BadRequest, InvalidInput, NotFound, QianshuError, ServiceUnavailable
+from qianshu.core.errors import NotFound, QianshuError, ServiceUnavailable
 from qianshu.core.ids import new_id
+from qianshu.core.request_signing import read_json_body
 from qianshu.core.runtime import Runtime
 from qianshu.notify.providers import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_request
 from qianshu.notify.schemas import SandboxAccepted, SandboxInbox, SandboxSmsIn, SandboxSmsRead
@@ -55,9 +56,7 @@ def canonical_phone(value: str) -> str:
 class SandboxSmsProvider:
     """The fake gateway's state: its secret, its clock and a bounded inbox (newest kept)."""
 
-    def __init__(
-        self, *, secret: bytes, clock: Clock, max_skew_seconds: int = 300, capacity: int = INBOX_SIZE
-    ) -> None:
+    def __init__(self, *, secret: bytes, clock: Clock, max_skew_seconds: int = 300, capacity: int = INBOX_SIZE) -> None:
         self._secret = secret
         self._clock = clock
         self._max_skew = max_skew_seconds
@@ -74,13 +73,7 @@ class SandboxSmsProvider:
             now=self._clock.now(),
             max_skew_seconds=self._max_skew,
         )
-        try:
-            data = SandboxSmsIn.model_validate_json(body)
-        except ValidationError as exc:
-            if any(e["type"] == "json_invalid" for e in exc.errors()):
-                raise BadRequest("请求体不是合法的 JSON", detail_en="The body is not valid JSON") from None
-            fields = "、".join(str(e["loc"][-1]) for e in exc.errors() if e["loc"]) or "?"
-            raise InvalidInput(f"以下字段有误：{fields}", detail_en=f"Invalid fields: {fields}") from None
+        data = read_json_body(SandboxSmsIn, body)
         with self._lock:
             for seen in self._inbox:
                 if seen.message_id == data.message_id:

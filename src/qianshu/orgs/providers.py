@@ -13,10 +13,10 @@ Errors raised here never quote an account number.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -77,25 +77,8 @@ class BankTransfers(Protocol):
 # --- request signing ------------------------------------------------------------------------
 
 
-def verify_request(
-    *,
-    secret: bytes,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    now: datetime,
-    max_skew_seconds: int,
-) -> None:
-    """Check a signed request (see `core.request_signing`), refusing it with `BankSignatureRejected`."""
-    request_signing.verify_request(
-        secret=secret,
-        timestamp=timestamp,
-        signature=signature,
-        body=body,
-        now=now,
-        max_skew_seconds=max_skew_seconds,
-        error=BankSignatureRejected,
-    )
+#: Check a signed request (see `core.request_signing`), refusing it with `BankSignatureRejected`.
+verify_request = functools.partial(request_signing.verify_request, error=BankSignatureRejected)
 
 
 class ProviderError(Exception):

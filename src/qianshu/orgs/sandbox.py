@@ -22,11 +22,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from qianshu.core.clock import Clock
-from qianshu.core.errors import BadRequest, Conflict, InvalidInput, NotFound
+from qianshu.core.errors import Conflict, InvalidInput, NotFound
 from qianshu.core.ids import new_id
+from qianshu.core.request_signing import read_json_body
 from qianshu.core.runtime import Runtime
 from qianshu.orgs.providers import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_request
 
@@ -132,13 +133,7 @@ class SandboxBank:
             now=self._clock.now(),
             max_skew_seconds=self._max_skew,
         )
-        try:
-            data = TransferIn.model_validate_json(body)
-        except ValidationError as exc:
-            if any(e["type"] == "json_invalid" for e in exc.errors()):
-                raise BadRequest("请求体不是合法的 JSON", detail_en="The body is not valid JSON") from None
-            fields = "、".join(str(e["loc"][-1]) for e in exc.errors() if e["loc"]) or "?"
-            raise InvalidInput(f"以下字段有误：{fields}", detail_en=f"Invalid fields: {fields}") from None
+        data = read_json_body(TransferIn, body)
         account = canonical_account(data.account_number)
         if not _ACCOUNT.fullmatch(account):
             raise TransferRefused("账号格式不正确", detail_en="Malformed account number", code="invalid_account")
