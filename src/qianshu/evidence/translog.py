@@ -20,6 +20,7 @@ Proofs fold O(log n) perfect-subtree hashes read from a handful of tile rows (`m
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import threading
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,6 +134,38 @@ def append_entry(*, session: Session, clock: Clock, entry: Mapping[str, Any]) ->
     return _leaf_read(row)
 
 
+def append_entries(*, session: Session, clock: Clock, entries: Sequence[Mapping[str, Any]]) -> list[LeafRead]:
+    """Add many entries as pending in the caller's transaction, with one sequencing job for them all.
+
+    The bulk path of `append_entry` (one multi-row INSERT): the entries are durable together when
+    the caller commits and are sequenced in arrival order, by the job or by any earlier batch.
+    """
+    if not entries:
+        return []
+    now = clock.now()
+    rows: list[dict[str, Any]] = []
+    leaves: list[LeafRead] = []
+    for entry in entries:
+        body = canonical_entry(entry, now=now)
+        leaf = LeafRead(entry_id=new_id("tle"), index=None, leaf_hash="", entry_type=str(entry["type"]))
+        digest = merkle.leaf_hash(body)
+        leaves.append(dataclasses.replace(leaf, leaf_hash=digest.hex()))
+        rows.append(
+            {
+                "entry_id": leaf.entry_id,
+                "leaf_hash": digest,
+                "body": body,
+                "entry_type": leaf.entry_type,
+                "seq": None,
+                "created_at": now,
+                "sequenced_at": None,
+            }
+        )
+    session.execute(insert(TlogEntry), rows)
+    jobs_service.enqueue(session=session, clock=clock, kind=SEQUENCE_JOB, payload={"entry_id": leaves[-1].entry_id})
+    return leaves
+
+
 def append_and_sequence(*, runtime: Runtime, entry: Mapping[str, Any]) -> LeafRead:
     """Commit an entry, then sequence it now if this process can take the lease; return its leaf."""
     with runtime.transaction() as session:
@@ -157,9 +190,7 @@ def get_entry(*, session: Session, index: int) -> bytes | None:
 
 
 def _leaf_read(row: TlogEntry) -> LeafRead:
-    return LeafRead(
-        entry_id=row.entry_id, index=row.seq, leaf_hash=row.leaf_hash.hex(), entry_type=row.entry_type
-    )
+    return LeafRead(entry_id=row.entry_id, index=row.seq, leaf_hash=row.leaf_hash.hex(), entry_type=row.entry_type)
 
 
 # --- the tree in tiles ------------------------------------------------------------------------
@@ -210,16 +241,16 @@ class _TileStore:
     def append(self, level: int, position: int, value: bytes) -> None:
         """Put hash `value` at `position` of `level`; a tile it fills goes up one level (tlog-tiles)."""
         key = (level, position // tiles.TILE_WIDTH)
-        self.load({key})
-        tile = self._tiles[key]
+        tile = self._tiles.get(key)
+        if tile is None:
+            self.load({key})
+            tile = self._tiles[key]
         if len(tile) != (position % tiles.TILE_WIDTH) * merkle.HASH_SIZE:
             raise RuntimeError("stored tiles are out of step with the tree size")
         tile += value
         self._dirty.add(key)
         if position % tiles.TILE_WIDTH == tiles.TILE_WIDTH - 1:
-            self.append(
-                level + 1, position // tiles.TILE_WIDTH, merkle.perfect_root(tiles.split_tile(bytes(tile)))
-            )
+            self.append(level + 1, position // tiles.TILE_WIDTH, merkle.perfect_root(tiles.split_tile(bytes(tile))))
 
     def flush(self) -> None:
         """Write grown tiles back."""
@@ -356,9 +387,7 @@ class SequencerLease:
                         TlogLease.expires_at <= now,
                     ),
                 )
-                .values(
-                    holder=self.holder, epoch=TlogLease.epoch + 1, expires_at=self._until(now), renewed_at=now
-                )
+                .values(holder=self.holder, epoch=TlogLease.epoch + 1, expires_at=self._until(now), renewed_at=now)
             )
             if taken.rowcount == 1:  # type: ignore[attr-defined]  # CursorResult
                 self.epoch = s.scalar(select(TlogLease.epoch).where(TlogLease.name == _LEASE_NAME))
@@ -414,22 +443,20 @@ class SequencerLease:
             latest = _latest(s)
             size = latest.tree_size if latest is not None else 0
             limit = max(1, runtime.settings.log_batch_max)
-            pending = list(
-                s.scalars(
-                    select(TlogEntry)
-                    .where(TlogEntry.seq.is_(None))
-                    .order_by(TlogEntry.id)  # arrival order
-                    .limit(limit + 1)
-                )
-            )
+            pending = s.execute(
+                select(TlogEntry.id, TlogEntry.leaf_hash)
+                .where(TlogEntry.seq.is_(None))
+                .order_by(TlogEntry.id)  # arrival order
+                .limit(limit + 1)
+            ).all()
             more, pending = len(pending) > limit, pending[:limit]
             if not pending and latest is not None:
                 return 0, size, False
             store = _TileStore(s)
             store.prepare_append(size)
-            for offset, row in enumerate(pending):
-                row.seq, row.sequenced_at = size + offset, now
-                store.append(0, size + offset, row.leaf_hash)
+            for offset, (_, leaf) in enumerate(pending):
+                store.append(0, size + offset, leaf)
+            _assign_indices(s, [pk for pk, _ in pending], size, now)
             store.flush()
             new_size = size + len(pending)
             root = merkle.root_hash(new_size, store.read)
@@ -455,6 +482,30 @@ class SequencerLease:
                 .values(expires_at=now)
             )
         self.epoch = None
+
+
+def _assign_indices(session: Session, ids: list[int], first: int, now: datetime) -> None:
+    """Give the entries `ids` (arrival order) the indices first, first + 1, … in one statement.
+
+    PostgreSQL: one UPDATE joined to `unnest` of the two arrays; elsewhere one executemany of
+    UPDATE by primary key. The ids are explicit, so an entry committed meanwhile is not touched.
+    """
+    if not ids:
+        return
+    seqs = list(range(first, first + len(ids)))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "UPDATE tlog_entry SET seq = v.seq, sequenced_at = :now "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:seqs AS bigint[])) AS v(id, seq) "
+                "WHERE tlog_entry.id = v.id"
+            ),
+            {"ids": ids, "seqs": seqs, "now": now},
+        )
+        return
+    session.execute(
+        update(TlogEntry), [{"id": pk, "seq": n, "sequenced_at": now} for pk, n in zip(ids, seqs, strict=True)]
+    )
 
 
 def sequence_pending(runtime: Runtime) -> BatchRead:
@@ -515,9 +566,7 @@ def tree_size(*, session: Session) -> int:
 
 def _check_size(value: int, latest: int, what: str) -> None:
     if not 1 <= value <= latest:
-        raise InvalidInput(
-            f"{what} 必须在 1 到 {latest} 之间", detail_en=f"{what} must be between 1 and {latest}"
-        )
+        raise InvalidInput(f"{what} 必须在 1 到 {latest} 之间", detail_en=f"{what} must be between 1 and {latest}")
 
 
 def inclusion_proof(
@@ -532,9 +581,7 @@ def inclusion_proof(
     size = latest.tree_size if tree_size is None else tree_size
     _check_size(size, latest.tree_size, "tree_size")
     if (index is None) == (leaf_hash is None):
-        raise InvalidInput(
-            "请给出 index 或 leaf_hash 之一", detail_en="Give exactly one of index and leaf_hash"
-        )
+        raise InvalidInput("请给出 index 或 leaf_hash 之一", detail_en="Give exactly one of index and leaf_hash")
     if leaf_hash is not None:
         found = session.execute(
             select(TlogEntry.seq, TlogEntry.leaf_hash)
@@ -543,9 +590,7 @@ def inclusion_proof(
             .limit(1)
         ).first()
     elif index is not None and 0 <= index < size:
-        found = session.execute(
-            select(TlogEntry.seq, TlogEntry.leaf_hash).where(TlogEntry.seq == index)
-        ).first()
+        found = session.execute(select(TlogEntry.seq, TlogEntry.leaf_hash).where(TlogEntry.seq == index)).first()
     else:
         found = None
     if found is None or found[0] is None:
@@ -605,9 +650,7 @@ def read_tile(*, session: Session, ref: tiles.TileRef) -> bytes:
     if ref.level is None:
         bodies = list(
             session.scalars(
-                select(TlogEntry.body)
-                .where(TlogEntry.seq >= start, TlogEntry.seq < end)
-                .order_by(TlogEntry.seq)
+                select(TlogEntry.body).where(TlogEntry.seq >= start, TlogEntry.seq < end).order_by(TlogEntry.seq)
             )
         )
         if len(bodies) != ref.width:

@@ -1,0 +1,69 @@
+"""The bulk append path of the transparency log: many entries, one transaction, one job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from qianshu.config import Settings
+from qianshu.core.clock import FrozenClock
+from qianshu.core.runtime import Runtime
+from qianshu.evidence import merkle, translog
+from qianshu.evidence.log_entry import LogEntryInvalid, canonical_entry
+from qianshu.evidence.merkle import MemoryTree
+from qianshu.jobs.models import Job
+from tests.evidence.tlog_support import MemoryKeyCustody, entry
+
+
+@pytest.fixture
+def log_runtime(settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
+    from qianshu import bootstrap
+
+    rt = Runtime(settings, clock=clock)
+    rt.set_component(translog.CUSTODY_COMPONENT, MemoryKeyCustody())
+    bootstrap.prepare(rt)
+    yield rt
+    rt.close()
+
+
+def _jobs(rt: Runtime) -> int:
+    with rt.transaction() as s:
+        return int(s.scalar(select(func.count()).select_from(Job).where(Job.kind == translog.SEQUENCE_JOB)) or 0)
+
+
+def test_a_batch_is_pending_with_one_job_then_sequenced_in_order(log_runtime: Runtime) -> None:
+    rt = log_runtime
+    jobs_before = _jobs(rt)
+    with rt.transaction() as s:
+        single = translog.append_entry(session=s, clock=rt.clock, entry=entry(0))
+        leaves = translog.append_entries(session=s, clock=rt.clock, entries=[entry(i) for i in range(1, 6)])
+    assert [leaf.index for leaf in leaves] == [None] * 5
+    assert _jobs(rt) == jobs_before + 2  # one for the single entry, one for the whole batch
+    body = canonical_entry(entry(3), now=rt.clock.now())
+    assert leaves[2].leaf_hash == merkle.leaf_hash(body).hex()
+
+    batch = translog.sequence_pending(rt)
+    assert batch.sequenced == 6 and batch.tree_size == 6
+    with rt.transaction() as s:
+        indices = [translog.get_leaf(session=s, entry_id=leaf.entry_id) for leaf in [single, *leaves]]
+        assert [leaf.index if leaf else None for leaf in indices] == [0, 1, 2, 3, 4, 5]
+        tree = MemoryTree()
+        for i in range(6):
+            stored = translog.get_entry(session=s, index=i)
+            assert stored is not None
+            tree.append(merkle.leaf_hash(stored))
+        note = translog.latest_checkpoint(session=s)
+    assert tree.root().hex() in note or __import__("base64").b64encode(tree.root()).decode() in note
+
+
+def test_one_bad_entry_refuses_the_whole_batch(log_runtime: Runtime) -> None:
+    rt = log_runtime
+    with pytest.raises(LogEntryInvalid), rt.transaction() as s:
+        translog.append_entries(
+            session=s, clock=rt.clock, entries=[entry(1), {"type": "preservation", "phone": "13800138000"}]
+        )
+    with rt.transaction() as s:
+        assert translog.append_entries(session=s, clock=rt.clock, entries=[]) == []
+    assert translog.sequence_pending(rt).tree_size == 0
