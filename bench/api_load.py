@@ -1,0 +1,260 @@
+"""Benchmark the contracts API: create + send throughput and latency against a real `qianshu serve`.
+
+    python bench/api_load.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+    python bench/api_load.py --database-url … --redis-url redis://127.0.0.1:6379/14 --workers 2 --rates 25,50
+
+A fresh PostgreSQL database and data folder are made for the run; `qianshu serve --workers N`
+runs as a subprocess on a free loopback port (its in-process job worker sends the signing SMS
+to the sandbox as in a real deployment). An operator account made with `qianshu user
+create-admin` logs in through the API, fills a template into a document once, then:
+
+- fixed rates (open loop): every 1/rate seconds a client creates a contract with one signer and
+  sends it (`POST /api/v1/contracts` then `POST /api/v1/contracts/{id}/send`); the latency of
+  the pair is recorded whether or not the server keeps up, so queueing shows in p99;
+- saturation (closed loop, `--concurrency` clients back to back): the most create + send pairs
+  per second the deployment completes.
+
+The load generator runs on the same machine and takes some of its CPU. Writes
+`bench/results/api_load.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+RESULTS = Path(__file__).parent / "results"
+EMAIL, PASSWORD = "bench@example.com", "Bench-api-load-2026!"
+FIELD = {"kind": "signature", "page": 0, "x1": 80, "y1": 100, "x2": 240, "y2": 170}
+BODY = "甲方：{{甲方}}\n乙方：{{乙方}}\n\n双方就{{事项}}达成如下协议。"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Client:
+    """One logged-in API client and the document every contract is made from."""
+
+    def __init__(self, base: str, token: str, document_id: str) -> None:
+        self.http = httpx.AsyncClient(
+            base_url=base,
+            headers={"authorization": f"Bearer {token}"},
+            timeout=30,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+        )
+        self.document_id = document_id
+        self.n = 0
+
+    async def create_and_send(self) -> tuple[float, bool]:
+        self.n += 1
+        phone = f"139{self.n % 100_000_000:08d}"
+        body = {
+            "document_id": self.document_id,
+            "title": f"压测合同 {self.n}",
+            "recipients": [
+                {
+                    "phone": phone,
+                    "fields": [{"kind": "signature", "page": 0, "x1": 80, "y1": 100, "x2": 240, "y2": 170}],
+                }
+            ],
+        }
+        start = time.perf_counter()
+        try:
+            created = await self.http.post(
+                "/api/v1/contracts", json=body, headers={"idempotency-key": uuid.uuid4().hex}
+            )
+            ok = created.status_code == 201
+            if ok:
+                sent = await self.http.post(f"/api/v1/contracts/{created.json()['id']}/send")
+                ok = sent.status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        return time.perf_counter() - start, ok
+
+
+async def _fixed_rate(client: Client, rate: float, seconds: float) -> dict[str, Any]:
+    tasks: list[asyncio.Task[tuple[float, bool]]] = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(client.create_and_send()))
+    results = await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    return _summary(results, elapsed) | {"target_per_s": rate}
+
+
+async def _saturate(client: Client, concurrency: int, seconds: float) -> dict[str, Any]:
+    results: list[tuple[float, bool]] = []
+    stop = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        while time.perf_counter() < stop:
+            results.append(await client.create_and_send())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return _summary(results, time.perf_counter() - start) | {"concurrency": concurrency}
+
+
+def _summary(results: list[tuple[float, bool]], elapsed: float) -> dict[str, Any]:
+    ok = [lat for lat, good in results if good]
+    return {
+        "requests": len(results),
+        "errors": len(results) - len(ok),
+        "achieved_per_s": round(len(ok) / elapsed, 1),
+        "p50_ms": round(_percentile(ok, 0.50) * 1000, 1),
+        "p90_ms": round(_percentile(ok, 0.90) * 1000, 1),
+        "p99_ms": round(_percentile(ok, 0.99) * 1000, 1),
+        "mean_ms": round(statistics.fmean(ok) * 1000, 1) if ok else None,
+    }
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"qianshu serve exited with {proc.returncode}: see its log")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("qianshu serve did not become ready")
+
+
+async def _session(base: str) -> tuple[str, str]:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        login = await http.post("/api/v1/sessions", json={"login": EMAIL, "password": PASSWORD})
+        login.raise_for_status()
+        token = login.json()["token"]
+        http.cookies.clear()  # an integrator sends the bearer token only (no cookie, so no CSRF token)
+        auth = {"authorization": f"Bearer {token}"}
+        tpl = await http.post("/api/v1/templates", json={"title": "压测模板", "body": BODY}, headers=auth)
+        if tpl.status_code != 201:
+            raise SystemExit(f"template: {tpl.status_code} {tpl.text}")
+        values = {"values": {"甲方": "甲公司", "乙方": "乙公司", "事项": "压力测试"}}
+        doc = await http.post(f"/api/v1/templates/{tpl.json()['id']}/documents", json=values, headers=auth)
+        doc.raise_for_status()
+        return token, str(doc.json()["id"])
+
+
+async def _load(base: str, args: argparse.Namespace) -> dict[str, Any]:
+    token, document_id = await _session(base)
+    client = Client(base, token, document_id)
+    try:
+        for _ in range(20):  # warm-up: connections, caches, first jobs
+            await client.create_and_send()
+        rates = [await _fixed_rate(client, float(r), args.seconds) for r in args.rates.split(",") if r]
+        saturation = await _saturate(client, args.concurrency, args.seconds)
+    finally:
+        await client.http.aclose()
+    return {"fixed_rates": rates, "saturation": saturation}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", required=True, help="PostgreSQL admin URL; a fresh database is made")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="shared by the app processes")
+    parser.add_argument("--workers", type=int, default=2, help="app processes of qianshu serve")
+    parser.add_argument("--rates", default="25,50", help="comma-separated fixed rates (create+send per s)")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    name = f"qianshu_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(args.database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = os.environ | {
+                "QIANSHU_DATA_DIR": tmp,
+                "QIANSHU_DATABASE_URL": url,
+                "QIANSHU_REDIS_URL": args.redis_url,
+                "QIANSHU_PUBLIC_BASE_URL": base,
+                "QIANSHU_DEMO": "false",
+            }
+            qianshu = [sys.executable, "-m", "qianshu.cli"]
+            subprocess.run([*qianshu, "db", "upgrade"], env=env, check=True, capture_output=True)
+            subprocess.run(
+                [*qianshu, "user", "create-admin", "--email", EMAIL, "--password", PASSWORD],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            serve = [*qianshu, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
+            log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115 - closed with the folder
+            proc = subprocess.Popen(serve, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                _wait_ready(base, proc)
+            except SystemExit:
+                sys.stderr.write((Path(tmp) / "serve.log").read_text(errors="replace")[-3000:])
+                raise
+            results = asyncio.run(_load(base, args))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    results |= {
+        "backend": "postgresql",
+        "workers": args.workers,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "seconds_per_phase": args.seconds,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "api_load.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for phase in results["fixed_rates"]:
+        print(
+            f"at {phase['target_per_s']:>5.0f}/s: {phase['achieved_per_s']:>6.1f}/s  p50 {phase['p50_ms']} ms"
+            f"  p99 {phase['p99_ms']} ms  errors {phase['errors']}"
+        )
+    sat = results["saturation"]
+    print(
+        f"saturation ({sat['concurrency']} clients): {sat['achieved_per_s']}/s  p99 {sat['p99_ms']} ms"
+        f"  errors {sat['errors']}"
+    )
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
