@@ -81,9 +81,9 @@ def render_seal_png(
     n = len(name)
     span = min(math.radians(250), math.radians(24) * n + math.radians(10))
     step = span / n
-    text_radius = outer - ring * 0.9
-    font_px = int(min(size * 0.13, 2 * text_radius * math.sin(step / 2) * 1.08))
-    text_radius -= font_px * 0.55
+    text_radius = outer - ring * 1.5  # a clear band of paper between the ring and the lettering
+    font_px = int(min(size * 0.125, 2 * text_radius * math.sin(step / 2) * 1.05))
+    text_radius -= font_px * 0.6
     font = _font(font_path, font_index, font_px)
     stroke = max(1, font_px // 28)
     for k, ch in enumerate(name):
