@@ -98,6 +98,11 @@ def write_zip(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def canonical_manifest(doc: dict[str, Any]) -> bytes:
+    """Serialise a manifest as bundles do (the verifier accepts only this form)."""
+    return (json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
 def rewrite(bundle: bytes, path: str, data: bytes, *, fix_manifest: bool = True) -> bytes:
     """Replace one member; with `fix_manifest`, also update its hash and size (a careful forger)."""
     members = read_zip(bundle)
@@ -108,7 +113,7 @@ def rewrite(bundle: bytes, path: str, data: bytes, *, fix_manifest: bool = True)
             if item["path"] == path:
                 item["sha256"] = hashlib.sha256(data).hexdigest()
                 item["size"] = len(data)
-        members["manifest.json"] = json.dumps(manifest).encode()
+        members["manifest.json"] = canonical_manifest(manifest)
     return write_zip(members)
 
 

@@ -35,7 +35,7 @@ from qianshu.evidence import bundle, checkpoint, preservation, reports, translog
 from qianshu.evidence.verifier import STEPS, verify_bundle
 from qianshu.pki import service as pki_service
 from tests.evidence import evidence_support
-from tests.evidence.evidence_support import csrf, member, read_zip, rewrite, write_zip
+from tests.evidence.evidence_support import canonical_manifest, csrf, member, read_zip, rewrite, write_zip
 
 client_as = evidence_support.client_as  # the shared fixture
 
@@ -170,7 +170,7 @@ def test_bundle_with_a_foreign_certificate_fails_the_certificate_paths(kit: Kit)
             "role": "certificate",
         }
     )
-    members["manifest.json"] = json.dumps(manifest).encode()
+    members["manifest.json"] = canonical_manifest(manifest)
     assert "does not chain to the root" in _fails_at(kit, write_zip(members), "certificates")
 
 

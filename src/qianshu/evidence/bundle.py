@@ -11,7 +11,8 @@ Layout (format `qianshu-evidence-bundle` version 1, see `verifier/format.py`):
     revocation/*.crl, revocation/*.der CRLs of both CAs, OCSP responses for the signers
     timestamps/*.tst                   RFC 3161 tokens (CMS ContentInfo, DER)
     log/entries/*.json, log/proofs/*.json, log/checkpoint.txt
-                                       log entries, inclusion proofs and the signed checkpoint
+                                       log entries, inclusion proofs and the signed checkpoint;
+                                       `anchor-<stream>` entries anchor the audit chains' heads
 
 The root certificate is deliberately absent: a verifier must get it from elsewhere.
 """
@@ -33,7 +34,7 @@ from sqlalchemy.orm import Session
 from qianshu.core.errors import Conflict
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import runtime_of
-from qianshu.evidence import chain, subjects, translog
+from qianshu.evidence import anchors, chain, subjects, translog
 from qianshu.evidence import service as evidence_service
 from qianshu.evidence.models import EvidenceReport
 from qianshu.evidence.verifier.format import LogEntryRef, Manifest, ManifestFile, TimestampRef
@@ -129,7 +130,8 @@ def _add_certificates(session: Session, builder: _Builder, tokens: list[bytes], 
         record = pki_service.get_certificate(session=session, cert_id=cert_id)
         if record is None:
             continue
-        add_cert(record.der, cert_id)
+        if not record.redacted:  # after the holder's cancellation it is only in the signed PDF itself
+            add_cert(record.der, cert_id)
         response = pki_service.ocsp_response_for(session=session, clock=clock, cert_id=cert_id)
         builder.add(f"revocation/ocsp-{cert_id}.der", response, "ocsp")
         for responder in ocsp.load_der_ocsp_response(response).certificates:
@@ -145,6 +147,15 @@ def _issued_reports(session: Session, subject_id: str) -> list[EvidenceReport]:
             .order_by(EvidenceReport.issued_at, EvidenceReport.id)
         )
     )
+
+
+def _sequenced_anchor(session: Session, stream: str) -> str | None:
+    """Return the log entry id of the stream's newest anchor that is in the log already, if any."""
+    for anchor in anchors.latest_anchors(session=session, stream=stream):
+        leaf = translog.get_leaf(session=session, entry_id=anchor.log_entry_id)
+        if leaf is not None and leaf.index is not None:
+            return anchor.log_entry_id
+    return None
 
 
 def _zip(manifest: Manifest, data: dict[str, bytes], when: tuple[int, int, int, int, int, int]) -> bytes:
@@ -192,6 +203,10 @@ def build_bundle(*, session: Session, subject_kind: str, subject_id: str) -> byt
             leaf = translog.get_leaf(session=session, entry_id=report.log_entry_id)
             if leaf is not None and leaf.index is not None:  # a report logged moments ago may still wait
                 entries.append((f"report-{report.id}", report.log_entry_id))
+    for stream in material.audit_streams:
+        anchor = _sequenced_anchor(session, stream)
+        if anchor is not None:
+            entries.append((f"anchor-{stream.replace(':', '-')}", anchor))
     stamps = []
     for stamp in material.timestamps:
         token_path = builder.add(f"timestamps/{stamp.name}.tst", stamp.token, "timestamp")
@@ -233,7 +248,6 @@ def build_bundle(*, session: Session, subject_kind: str, subject_id: str) -> byt
     manifest = Manifest(
         subject_kind=subject_kind,
         subject_id=subject_id,
-        created_at=chain.format_time(now),
         log_origin=runtime.settings.log_origin,
         files=tuple(builder.files),
         timestamps=tuple(stamps),

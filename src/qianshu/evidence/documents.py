@@ -116,8 +116,11 @@ def _table(
     rows: Sequence[Sequence[str]],
     widths: Sequence[float],
     styles: dict[str, ParagraphStyle],
+    mono: Sequence[int] = (),
 ) -> Table:
-    data = [[_p(h, styles["label"]) for h in header]] + [[_p(c, styles["cell"]) for c in row] for row in rows]
+    """A table with a header row repeated on each page; columns in `mono` (ids, hashes) set smaller."""
+    data: list[list[Paragraph]] = [[_p(h, styles["label"]) for h in header]]
+    data += [[_p(c, styles["mono" if i in mono else "cell"]) for i, c in enumerate(row)] for row in rows]
     table = Table(data, colWidths=list(widths), repeatRows=1)
     table.setStyle(
         TableStyle(
@@ -131,6 +134,24 @@ def _table(
         )
     )
     return table
+
+
+def _keep_headings(story: list[object], heading: ParagraphStyle) -> list[object]:
+    """Keep each section heading on the page of what follows it (its first block, or first table rows)."""
+    kept: list[object] = []
+    pending: Paragraph | None = None
+    for item in story:
+        if isinstance(item, Paragraph) and item.style is heading:
+            if pending is not None:
+                kept.append(pending)
+            pending = item
+            continue
+        if pending is not None:
+            item, pending = KeepTogether([pending, item]), None
+        kept.append(item)
+    if pending is not None:
+        kept.append(pending)
+    return kept
 
 
 def _seal_area() -> SealArea:
@@ -155,8 +176,6 @@ def _draw_frame(canvas: Canvas, footer: str, area: SealArea | None, issuer: str,
         canvas.setFont(_FONT, 8)
         canvas.setFillColor(_MUTED)
         canvas.drawString(r.x1 - 200, r.y2 - 66, "（电子签章见右，采用 PAdES 电子签名与可信时间戳）")
-        canvas.setDash(3, 3)
-        canvas.rect(r.x1, r.y1, r.width, r.height)
     canvas.restoreState()
 
 
@@ -392,8 +411,9 @@ def report_pdf(content: ReportContent, *, font_path: Path) -> tuple[bytes, SealA
         _table(
             ["序号", "时间", "操作者", "操作", "事件哈希"],
             [list(r) for r in content.audit],
-            [12 * mm, 36 * mm, 38 * mm, 40 * mm, width - 126 * mm],
+            [11 * mm, 29 * mm, 39 * mm, 46 * mm, width - 125 * mm],
             styles,
+            mono=(2, 3, 4),
         )
     )
     for stream, head in content.audit_heads:
@@ -439,5 +459,5 @@ def report_pdf(content: ReportContent, *, font_path: Path) -> tuple[bytes, SealA
     )
     for note in content.notes:
         story.append(_p(note, styles["small"]))
-    doc.build(story)
+    doc.build(_keep_headings(story, h2))
     return out.getvalue(), area

@@ -1,4 +1,4 @@
-"""Jobs of preservation and evidence reports (registered through `evidence/tasks.py`).
+"""Jobs of preservation, evidence reports and audit anchors (registered through `evidence/tasks.py`).
 
 Both wait for the transparency log: a certificate names the entry's index, and a report carries
 inclusion proofs. While the entry is pending they ask to be retried (with backoff).
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from qianshu.core.runtime import Runtime
-from qianshu.evidence import preservation, reports, translog
+from qianshu.evidence import anchors, preservation, reports, translog
 from qianshu.jobs.service import RetryLater, handler
 
 
@@ -31,3 +31,11 @@ def issue_report(*, runtime: Runtime, session: Session, payload: dict[str, Any])
     translog.sequence_pending(runtime)
     if reports.issue_report(session=session, report_id=report_id) is None:
         raise RetryLater("the subject's log entries are still pending")
+
+
+@handler(anchors.ANCHOR_JOB)
+def anchor_audit_heads(*, runtime: Runtime, session: Session, payload: dict[str, Any]) -> None:
+    """Anchor every audit stream whose head moved in the log, then queue the next run."""
+    done = anchors.anchor_heads(session=session, clock=runtime.clock)
+    more = len(done) >= anchors.MAX_STREAMS_PER_RUN
+    anchors.schedule_anchoring(session=session, clock=runtime.clock, at_once=more)

@@ -1,7 +1,7 @@
 """Entries of the public transparency log: which documents it takes, and their canonical bytes.
 
 An entry is a small JSON object with a `type` ("contract.completed", "preservation",
-"evidence.report"), hashes, public ids and a `time`. It is public forever, so it may hold no
+"evidence.report", "audit.anchor"), hashes, public ids and a `time`. It is public forever, so it may hold no
 personal data: values are ASCII tokens, integers, booleans or null, and anything shaped like a
 phone number, e-mail address or ID number is refused. The leaf data is the canonical JSON: keys
 sorted, no whitespace, UTF-8 — for this value subset exactly the RFC 8785 (JCS) serialisation,
@@ -18,7 +18,7 @@ from typing import Any
 
 from qianshu.core.errors import InvalidInput
 
-ENTRY_TYPES = frozenset({"contract.completed", "preservation", "evidence.report"})
+ENTRY_TYPES = frozenset({"contract.completed", "preservation", "evidence.report", "audit.anchor"})
 MAX_ENTRY_BYTES = 16 * 1024
 _MAX_DEPTH = 4
 _MAX_ITEMS = 64

@@ -194,3 +194,25 @@ class EvidenceDelivery(Base):
 
 event.listen(EvidenceDelivery, "before_update", _refuse)
 event.listen(EvidenceDelivery, "before_delete", _refuse)
+
+
+# --- audit-chain anchors (evidence/anchors.py) -------------------------------------------------
+
+
+class AuditAnchor(Base):
+    """One audit stream's head as anchored in the transparency log: the stream's hash, length and head."""
+
+    __tablename__ = "audit_anchor"
+    __table_args__ = (UniqueConstraint("stream", "seq", name="uq_audit_anchor_stream_seq"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # anc_…
+    stream: Mapped[str] = mapped_column(String(80), index=True)  # never logged: the entry has its hash
+    stream_hash: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)  # the chain's length when anchored (seq of its head)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    log_entry_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime]
+
+
+event.listen(AuditAnchor, "before_update", _refuse)
+event.listen(AuditAnchor, "before_delete", _refuse)

@@ -577,6 +577,24 @@ def _extension(media_type: str | None) -> str:
     return found if _EXTENSION_RE.fullmatch(found) else ".bin"
 
 
+def _signed_by_this_platform(session: Session, data: bytes) -> bool:
+    """Tell whether a preserved file is a PDF whose signatures all validate against this platform's root.
+
+    Such a file (a contract signed here, as `qianshu demo` preserves) is bundled as a signed PDF, so
+    the offline verifier also checks its signatures; a PDF signed under another CA stays an
+    `original` (the verifier trusts only our root and would fail it for that reason alone).
+    """
+    if not data.startswith(b"%PDF") or b"/ByteRange" not in data:
+        return False
+    from qianshu.signing import service as signing_service
+
+    roots = signing_service.trust_roots(runtime=runtime_of(session), session=session)
+    try:
+        return signing_service.validate_pdf(data, trust_roots=roots).ok
+    except Exception:  # a PDF that cannot even be parsed as signed is bundled as a plain original
+        return False
+
+
 def evidence_material(*, session: Session, subject_id: str) -> SubjectMaterial:
     """Return what reports and bundles need: the original, certificate, token, log entry, audit stream."""
     from qianshu.storage import service as storage_service
@@ -589,7 +607,8 @@ def evidence_material(*, session: Session, subject_id: str) -> SubjectMaterial:
     if row.blob_id is not None:
         original = f"subject/original{_extension(row.media_type)}"
         data = storage_service.read_blob_bytes(session=session, blob_id=row.blob_id)
-        files.append(SubjectFile(path=original, data=data, role="original", label="存证原件"))
+        role = "signed_pdf" if _signed_by_this_platform(session, data) else "original"
+        files.append(SubjectFile(path=original, data=data, role=role, label="存证原件"))
     if row.certificate_blob_id is not None:
         data = storage_service.read_blob_bytes(session=session, blob_id=row.certificate_blob_id)
         files.append(

@@ -396,9 +396,23 @@ def schedule_network_log_purge(*, session: Session, clock: Clock) -> str:
 
 
 def ensure_schedules(*, runtime: Runtime) -> None:
-    """Startup hook: make sure the next network-log purge is queued."""
+    """Startup hook: make sure the next network-log purge and audit-head anchoring are queued."""
+    from qianshu.jobs.schedules import schedule_once
+
+    with runtime.transaction() as session:  # race-free when several processes start at once
+        run_at = next_purge_time(runtime.clock.now())
+        schedule_once(
+            session=session,
+            clock=runtime.clock,
+            kind=PURGE_JOB,
+            payload={},
+            run_at=run_at,
+            key=f"{PURGE_JOB}:{run_at.date().isoformat()}",
+        )
+    from qianshu.evidence import anchors
+
     with runtime.transaction() as session:
-        schedule_network_log_purge(session=session, clock=runtime.clock)
+        anchors.schedule_anchoring(session=session, clock=runtime.clock)
 
 
 def get_event_or_raise(*, session: Session, event_id: str) -> AuditEventRead:
@@ -407,3 +421,38 @@ def get_event_or_raise(*, session: Session, event_id: str) -> AuditEventRead:
     if found is None:
         raise NotFound("未找到该审计事件", detail_en="No such audit event")
     return found
+
+
+# --- preservation and bundles, for other domains (signing's demo) -----------------------------
+
+
+def preserve_signed_file(
+    *, runtime: Runtime, owner_id: str, data: bytes, media_type: str, label: str | None = None
+) -> str:
+    """Preserve a file (time-stamp, log, certify it at once); return its `prs_…` id.
+
+    Raise PreservationNotCertified when the certificate could not be made now (the queued job
+    finishes it later).
+    """
+    from qianshu.evidence import preservation
+
+    record = preservation.submit_file(
+        runtime=runtime, owner_id=owner_id, stream=data, media_type=media_type, label=label
+    )
+    if record.status != "certified":
+        raise preservation.PreservationNotCertified()
+    return record.id
+
+
+def evidence_bundle(*, session: Session, subject_kind: str, subject_id: str) -> bytes:
+    """Return the evidence bundle (ZIP) of a subject (see `bundle.build_bundle`)."""
+    from qianshu.evidence import bundle
+
+    return bundle.build_bundle(session=session, subject_kind=subject_kind, subject_id=subject_id)
+
+
+def log_verifier_key(*, runtime: Runtime) -> str:
+    """Return the transparency log's verifier key `<origin>+<key id>+<base64 key>`."""
+    from qianshu.evidence import translog
+
+    return translog.verifier_key(runtime)

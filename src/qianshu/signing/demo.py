@@ -2,6 +2,9 @@
 
 The person 张三 signs with a text stamp, the organisation 示例科技有限公司 with its generated
 seal; both signatures carry time-stamps (B-T) and the completed document reaches PAdES B-LTA.
+The signed contract is then preserved through `evidence` (time-stamped, logged in the
+transparency log, certified by the platform) and its evidence bundle is written with the root
+certificate and the log's verifier key, so `qianshu verify` can check it offline.
 Everything is computed first and written at the end (each file atomically), so a failure leaves
 no partial output.
 """
@@ -17,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from qianshu.core.ids import new_id
 from qianshu.core.runtime import Runtime
+from qianshu.evidence import service as evidence_service
 from qianshu.pki import service as pki_service
 from qianshu.signing import service as signing_service
 from qianshu.signing.contract_pdf import ContractParty, demo_contract_pdf
@@ -42,6 +46,9 @@ class DemoResult:
     tsa_pem: Path
     validation_json: Path
     seal_png: Path
+    bundle_zip: Path
+    log_key: Path
+    preservation_id: str
     report: ValidationReport
 
 
@@ -99,6 +106,15 @@ def run_demo(*, runtime: Runtime, out_dir: Path) -> DemoResult:
     )
     completed = signing_service.complete_document(runtime=runtime, data=signed)
     report = signing_service.validate_pdf(completed, trust_roots=signing_service.trust_roots(runtime=runtime))
+    assert person.subject_id is not None  # issued for the subject id given above
+    preservation_id = evidence_service.preserve_signed_file(
+        runtime=runtime, owner_id=person.subject_id, data=completed, media_type="application/pdf", label="演示合同"
+    )
+    with runtime.transaction() as session:
+        bundle = evidence_service.evidence_bundle(
+            session=session, subject_kind="preservation", subject_id=preservation_id
+        )
+    log_key = evidence_service.log_verifier_key(runtime=runtime)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(
@@ -107,11 +123,16 @@ def run_demo(*, runtime: Runtime, out_dir: Path) -> DemoResult:
         tsa_pem=out_dir / "tsa.pem",
         validation_json=out_dir / "validation.json",
         seal_png=out_dir / "seal.png",
+        bundle_zip=out_dir / "evidence-bundle.zip",
+        log_key=out_dir / "log.key",
+        preservation_id=preservation_id,
         report=report,
     )
     _write_atomically(result.root_pem, _pem(root_der))
     _write_atomically(result.tsa_pem, _pem(tsa_der))
     _write_atomically(result.seal_png, seal)
     _write_atomically(result.validation_json, report.model_dump_json(indent=2).encode("utf-8"))
+    _write_atomically(result.log_key, (log_key + "\n").encode("utf-8"))
+    _write_atomically(result.bundle_zip, bundle)
     _write_atomically(result.signed_pdf, completed)
     return result

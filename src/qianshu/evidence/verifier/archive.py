@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,8 +65,11 @@ def _read_members(archive: zipfile.ZipFile) -> dict[str, bytes]:
         total += info.file_size
         if total > MAX_TOTAL_BYTES:
             raise _fail("the archive expands beyond the size limit")
-        with archive.open(info) as fh:
-            data = fh.read(MAX_MEMBER_BYTES + 1)
+        try:
+            with archive.open(info) as fh:
+                data = fh.read(MAX_MEMBER_BYTES + 1)
+        except zlib.error as exc:  # zipfile checks CRCs, but lets a corrupt deflate stream through raw
+            raise _fail(f"member {name} is corrupt: its compressed data cannot be inflated") from exc
         if len(data) != info.file_size:
             raise _fail(f"member {name} does not have its declared size")
         members[name] = data

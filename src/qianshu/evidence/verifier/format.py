@@ -1,10 +1,13 @@
 """The evidence bundle format (version 1): member roles, the manifest, and the numbered steps.
 
 A bundle is a ZIP archive holding `manifest.json` and the files it lists, each with its SHA-256.
-The manifest is not signed: every file is anchored elsewhere — time-stamp tokens (RFC 3161) and
-signed PDFs chain to the platform's root certificate, log entries are proven to be in a log tree
-whose checkpoint carries the log key's signature (RFC 6962, C2SP signed-note), and entries carry
-the hashes of the files they vouch for. Pure: no database, no web framework.
+The manifest is not signed, so it holds nothing that is not checked: it must be in canonical form
+(exactly what `Manifest.to_json` writes), every file of a role that needs a reference must be
+referenced, its subject and log origin are bound to the log. Every file is anchored elsewhere:
+time-stamp tokens (RFC 3161) and signed PDFs chain to the platform's root certificate, log
+entries are proven to be in a log tree whose checkpoint carries the log key's signature
+(RFC 6962, C2SP signed-note), and entries carry the hashes of the files they vouch for.
+Pure: no database, no web framework.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ ROLES = frozenset(
         "log_proof",  # an inclusion proof (RFC 9162 §2.1.3) as JSON
     }
 )
+# Roles whose files a verifier checks only through a reference (time-stamps, audit, log, signed PDFs).
+_MUST_BE_REFERENCED = frozenset({"signed_pdf", "report", "audit", "timestamp", "checkpoint", "log_entry", "log_proof"})
 _PATH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,3}$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -115,7 +120,6 @@ class Manifest:
 
     subject_kind: str
     subject_id: str
-    created_at: str
     log_origin: str
     files: tuple[ManifestFile, ...]
     timestamps: tuple[TimestampRef, ...]
@@ -142,7 +146,6 @@ class Manifest:
             "format": BUNDLE_FORMAT,
             "version": BUNDLE_VERSION,
             "subject": {"kind": self.subject_kind, "id": self.subject_id},
-            "created_at": self.created_at,
             "log_origin": self.log_origin,
             "files": [{"path": f.path, "sha256": f.sha256, "size": f.size, "role": f.role} for f in self.files],
             "timestamps": [
@@ -234,7 +237,6 @@ def parse_manifest(raw: bytes) -> Manifest:
     manifest = Manifest(
         subject_kind=_str(subject.get("kind"), "subject kind", max_len=32),
         subject_id=_str(subject.get("id"), "subject id", max_len=64),
-        created_at=_str(doc.get("created_at"), "created_at", max_len=40),
         log_origin=_str(doc.get("log_origin"), "log_origin"),
         files=tuple(files),
         timestamps=tuple(timestamps),
@@ -244,6 +246,8 @@ def parse_manifest(raw: bytes) -> Manifest:
         signed_pdfs=tuple(_path(p, "signed PDF path") for p in _list(doc.get("signed_pdfs", []), "signed_pdfs")),
     )
     _check_references(manifest, seen)
+    if manifest.to_json() != raw:
+        raise _fail("manifest.json is not in canonical form (altered, or unknown fields)")
     return manifest
 
 
@@ -268,3 +272,7 @@ def _check_references(manifest: Manifest, listed: set[str]) -> None:
     for path in manifest.signed_pdfs:
         if manifest.file(path).role not in ("signed_pdf", "report"):
             raise _fail(f"{path} is listed as a signed PDF but has role {manifest.file(path).role}")
+    referenced = {path for path, _role, _what in refs}
+    for item in manifest.files:
+        if item.role in _MUST_BE_REFERENCED and item.path not in referenced:
+            raise _fail(f"{item.path} (role {item.role}) is not referenced by the manifest, so it would go unchecked")
