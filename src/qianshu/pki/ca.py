@@ -342,7 +342,16 @@ def ensure_ca(*, runtime: Runtime) -> str | None:
 
 def ensure_schedules(*, runtime: Runtime) -> None:
     """Queue the hourly CRL and responder-certificate refresh (idempotent; its runs re-queue it)."""
+    from qianshu.jobs.schedules import schedule_once
     from qianshu.pki import tasks
 
-    with runtime.transaction() as session:
-        tasks.schedule_crl_refresh(session=session, clock=runtime.clock, delay=tasks.REFRESH_EVERY)
+    with runtime.transaction() as session:  # race-free when several processes start at once
+        run_at = runtime.clock.now() + tasks.REFRESH_EVERY
+        schedule_once(
+            session=session,
+            clock=runtime.clock,
+            kind=tasks.REFRESH_JOB,
+            payload={},
+            run_at=run_at,
+            key=f"{tasks.REFRESH_JOB}:{run_at.strftime('%Y-%m-%dT%H')}",
+        )

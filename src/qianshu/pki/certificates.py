@@ -28,6 +28,7 @@ from qianshu.pki.custody import custody_for
 from qianshu.pki.errors import (
     CertificateExpired,
     CertificateNotFound,
+    CertificateRedacted,
     CertificateRevoked,
     CertificateSuperseded,
     NotCertificateOwner,
@@ -351,6 +352,10 @@ def renew_certificate(
         raise CertificateSuperseded(
             "该证书已被更新，请更新当前证书", detail_en="Renew the current certificate instead"
         )
+    if row.redacted_at is not None:  # its subject name is gone with the account
+        raise CertificateRedacted(
+            "证书持有人已注销账户，不能更新该证书", detail_en="The holder's account is cancelled"
+        )
     assert row.subject_id is not None
     new = _issue_end_entity(
         session, clock, kind=row.kind, subject=records.load(row).subject, subject_id=row.subject_id
@@ -419,6 +424,58 @@ def revoke_certificate(
     )
     log.info("pki_certificate_revoked", cert_id=row.id, reason=why.value)
     return records.to_read(row)
+
+
+def _person_rows(session: Session, user_id: str) -> list[Certificate]:
+    return list(
+        session.scalars(
+            select(Certificate)
+            .where(Certificate.subject_id == user_id, Certificate.kind == "person")
+            .order_by(Certificate.created_at, Certificate.id)
+        )
+    )
+
+
+def retained_certificates_for(*, session: Session, user_id: str) -> list[CertificateRead]:
+    """Return the person's certificates still holding their DER (what cancellation must seal)."""
+    _check_subject(user_id, "usr")
+    return [records.to_read(r) for r in _person_rows(session, user_id) if r.redacted_at is None]
+
+
+def redact_person_certificates(*, session: Session, clock: Clock, user_id: str) -> int:
+    """Remove the DER (it names the holder) from a cancelled person's certificate rows; count them.
+
+    What the CA needs without personal data stays: serial, fingerprint, issuer, validity, status
+    and revocation, so the CRL lists the serial and OCSP answers for it (by the issuer's hashes
+    and the serial, never the certificate itself). Only revoked or superseded certificates are
+    redacted: a certificate that can still sign must keep its subject.
+    """
+    _check_subject(user_id, "usr")
+    count = 0
+    for row in _person_rows(session, user_id):
+        if row.redacted_at is not None:
+            continue
+        if row.status == "active":
+            raise InvalidInput(
+                "证书仍有效，须先吊销才能清除证书内容",
+                detail_en=f"Certificate {row.id} is active: revoke it before redacting",
+            )
+        row.der = b""
+        row.redacted_at = clock.now()
+        count += 1
+        records.audit(
+            session,
+            clock,
+            stream=records.stream_of(user_id),
+            actor="system",
+            action="pki.certificate_redacted",
+            object_id=row.id,
+            data={"serial": row.serial, "fingerprint": row.fingerprint},
+        )
+    session.flush()
+    if count:
+        log.info("pki_certificates_redacted", subject_id=user_id, count=count)
+    return count
 
 
 def destroy_retired_key(*, session: Session, cert_id: str) -> bool:

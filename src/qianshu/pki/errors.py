@@ -8,6 +8,7 @@ __all__ = [
     "CaNotInitialised",
     "CertificateExpired",
     "CertificateNotFound",
+    "CertificateRedacted",
     "CertificateRevoked",
     "CertificateSuperseded",
     "CustodyUnavailable",
@@ -25,6 +26,14 @@ class CertificateNotFound(NotFound):
     slug = "certificate-not-found"
     title = "未找到该证书"
     title_en = "Certificate not found"
+
+
+class CertificateRedacted(Conflict):
+    """The holder cancelled their account: the record keeps no certificate (it is sealed for the law)."""
+
+    slug = "certificate-redacted"
+    title = "证书持有人已注销账户，平台不再保存该证书内容"
+    title_en = "The holder cancelled their account; the certificate itself is no longer kept here"
 
 
 class CertificateRevoked(Conflict):

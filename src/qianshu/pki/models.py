@@ -2,7 +2,9 @@
 
 Personal data: an end-entity certificate's DER necessarily carries the subject's name (it is
 what the certificate certifies). No other column holds it; records are kept until `retain_until`
-(expiry plus the legal retention period) even after the account is gone.
+(expiry plus the legal retention period) even after the account is gone. When a person cancels
+their account, the DER of their certificates is sealed under their retention key and the row keeps
+only what the CA needs without personal data: `der` becomes empty and `redacted_at` is set.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Certificate(Base):
     issuer_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     serial: Mapped[str] = mapped_column(String(64), unique=True)  # lower-case hex, no leading zeros
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the DER, hex
-    der: Mapped[bytes] = mapped_column(LargeBinary)
+    der: Mapped[bytes] = mapped_column(LargeBinary)  # empty once redacted (see `redacted_at`)
     key_label: Mapped[str] = mapped_column(String(100))
     key_algorithm: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)  # active | superseded | revoked
@@ -40,6 +42,7 @@ class Certificate(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     retain_until: Mapped[datetime] = mapped_column(index=True)
+    redacted_at: Mapped[datetime | None] = mapped_column(nullable=True)  # DER removed at cancellation
 
 
 class Crl(Base):

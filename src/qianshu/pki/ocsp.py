@@ -2,8 +2,9 @@
 
 The responder certificate is issued by the issuing CA with id-kp-OCSPSigning and
 id-pkix-ocsp-nocheck (§4.2.2.2); the response carries it, names it by key hash (§4.2.2.3) and
-echoes the request nonce (§4.4.1). Bad requests get an OCSPResponse with a non-successful status
-(§2.3), never an HTTP error.
+echoes the request nonce (§4.4.1). Answers need only the issuer and the serial, never the
+subject's certificate, so certificates redacted at their holder's cancellation are still answered.
+Bad requests get an OCSPResponse with a non-successful status (§2.3), never an HTTP error.
 """
 
 from __future__ import annotations
@@ -151,9 +152,11 @@ def ocsp_response_for(*, session: Session, clock: Clock, cert_id: str) -> bytes:
     issuer = session.get(Certificate, row.issuer_id)
     if issuer is None:
         raise CertificateNotFound(detail_en=f"The issuer of {cert_id} is missing")
+    # By the issuer's hashes and the serial (§4.1.1), so a redacted record (no DER) is answered too.
+    name_hash, key_hash = _issuer_hashes(issuer, "sha256")
     request = (
         ocsp.OCSPRequestBuilder()
-        .add_certificate(records.load(row), records.load(issuer), hashes.SHA256())
+        .add_certificate_by_hash(name_hash, key_hash, int(row.serial, 16), hashes.SHA256())
         .build()
     )
     return ocsp_response(

@@ -55,7 +55,10 @@ class Pkcs11KeyCustody:
                 "未找到配置的 PKCS#11 令牌", detail_en=f"No PKCS#11 token labelled {self.token_label!r}"
             ) from exc
         except pkcs11.exceptions.PinIncorrect as exc:
-            raise CustodyUnavailable("PKCS#11 PIN 不正确", detail_en="The PKCS#11 PIN is incorrect") from exc
+            raise CustodyUnavailable(
+                "PKCS#11 PIN 不正确（QIANSHU_PKCS11_PIN）",
+                detail_en="The PKCS#11 PIN is incorrect (QIANSHU_PKCS11_PIN)",
+            ) from exc
         except (pkcs11.exceptions.PKCS11Error, OSError, RuntimeError) as exc:
             raise CustodyUnavailable(
                 "无法打开 PKCS#11 模块或令牌",

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from qianshu.core.clock import Clock
 from qianshu.core.runtime import runtime_of
 from qianshu.pki.custody import KeyRef
-from qianshu.pki.errors import CaNotInitialised
+from qianshu.pki.errors import CaNotInitialised, CertificateRedacted
 from qianshu.pki.models import Certificate
 from qianshu.pki.schemas import CertificateRead
 
@@ -109,7 +109,9 @@ def store_certificate(
 
 
 def load(row: Certificate) -> x509.Certificate:
-    """Parse the DER of a certificate row."""
+    """Parse the DER of a certificate row (CertificateRedacted once its holder cancelled their account)."""
+    if row.redacted_at is not None:
+        raise CertificateRedacted(detail_en=f"Certificate {row.id} was redacted")
     return x509.load_der_x509_certificate(row.der)
 
 

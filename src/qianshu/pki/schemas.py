@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from qianshu.pki.errors import CertificateRedacted
+
 CertificateKind = Literal["root", "issuing", "tsa", "ocsp", "person", "org"]
 
 
@@ -25,7 +27,11 @@ class RevocationReason(StrEnum):
 
 
 class CertificateRead(BaseModel):
-    """A certificate record; `der` is the certificate itself (it carries the subject's name)."""
+    """A certificate record; `der` is the certificate itself (it carries the subject's name).
+
+    Once the holder cancelled their account the record is *redacted*: `der` is empty and
+    `redacted_at` set (the certificate is still in every PDF they signed); check `redacted` first.
+    """
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -46,6 +52,12 @@ class CertificateRead(BaseModel):
     revoked_at: datetime | None
     revocation_reason: str | None
     retain_until: datetime
+    redacted_at: datetime | None = None
+
+    @property
+    def redacted(self) -> bool:
+        """Tell whether the certificate's DER was removed at the holder's account cancellation."""
+        return self.redacted_at is not None
 
     @property
     def serial_number(self) -> int:
@@ -54,7 +66,9 @@ class CertificateRead(BaseModel):
 
     @property
     def pem(self) -> str:
-        """Return the certificate in PEM (RFC 7468 §5)."""
+        """Return the certificate in PEM (RFC 7468 §5); CertificateRedacted when it is no longer kept."""
+        if self.redacted:
+            raise CertificateRedacted(detail_en=f"Certificate {self.id} was redacted")
         body = base64.encodebytes(self.der).decode().replace("\n", "")
         lines = [body[i : i + 64] for i in range(0, len(body), 64)]
         return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
@@ -65,7 +79,7 @@ class CertificateRead(BaseModel):
 
 
 class CertificateOut(BaseModel):
-    """A certificate as the REST API shows it (no key label)."""
+    """A certificate as the REST API shows it (no key label; no PEM once redacted)."""
 
     id: str
     kind: CertificateKind
@@ -78,7 +92,8 @@ class CertificateOut(BaseModel):
     superseded_by: str | None
     revoked_at: datetime | None
     revocation_reason: str | None
-    pem: str
+    redacted: bool = False
+    pem: str | None
 
     @classmethod
     def of(cls, cert: CertificateRead) -> CertificateOut:
@@ -95,7 +110,8 @@ class CertificateOut(BaseModel):
             superseded_by=cert.superseded_by,
             revoked_at=cert.revoked_at,
             revocation_reason=cert.revocation_reason,
-            pem=cert.pem,
+            redacted=cert.redacted,
+            pem=None if cert.redacted else cert.pem,
         )
 
 

@@ -2,14 +2,21 @@
 
 Other domains import this module only (`from qianshu.pki import service as pki_service`).
 Private keys stay in key custody (`custody_for(runtime)`); everything here signs through it.
+
+Account cancellation (privacy, P7) finds two hooks here by name: `privacy_retained_for` seals
+the person's certificates (their DER names them) under the retention key until each record's
+`retain_until`, and `on_account_cancelled` then redacts the rows (see `redact_person_certificates`).
 """
 
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from qianshu.core.clock import Clock
+from qianshu.core.runtime import runtime_of
 from qianshu.pki import records
 from qianshu.pki.ca import ensure_ca, ensure_schedules, urls
 from qianshu.pki.certificates import (
@@ -23,8 +30,10 @@ from qianshu.pki.certificates import (
     issue_person_certificate,
     list_certificates_for,
     purge_expired_certificates,
+    redact_person_certificates,
     renew_certificate,
     require_signing_certificate,
+    retained_certificates_for,
     revoke_certificate,
 )
 from qianshu.pki.crl import crl_der
@@ -33,6 +42,7 @@ from qianshu.pki.errors import (
     CaNotInitialised,
     CertificateExpired,
     CertificateNotFound,
+    CertificateRedacted,
     CertificateRevoked,
     CertificateSuperseded,
     CustodyUnavailable,
@@ -50,6 +60,7 @@ __all__ = [
     "CertificateExpired",
     "CertificateNotFound",
     "CertificateRead",
+    "CertificateRedacted",
     "CertificateRevoked",
     "CertificateSuperseded",
     "CustodyUnavailable",
@@ -79,10 +90,14 @@ __all__ = [
     "ocsp_certificate_der",
     "ocsp_response",
     "ocsp_response_for",
+    "on_account_cancelled",
     "pem",
+    "privacy_retained_for",
     "purge_expired_certificates",
+    "redact_person_certificates",
     "renew_certificate",
     "require_signing_certificate",
+    "retained_certificates_for",
     "revoke_certificate",
     "root_certificate_der",
     "timestamp",
@@ -125,3 +140,35 @@ def tsa_certificate_der(*, session: Session) -> bytes:
 def ocsp_certificate_der(*, session: Session) -> bytes:
     """Return the DER of the current OCSP-responder certificate."""
     return records.require_ca(session, "ocsp").der
+
+
+# --- privacy: account cancellation (P7) -------------------------------------------------------
+
+RETAINED_SOURCE = "pki.certificate"
+
+
+def privacy_retained_for(*, session: Session, clock: Clock, user_id: str) -> list[Any]:
+    """At cancellation: each of the person's certificates (DER, base64), sealed for the legal period.
+
+    The CA keeps the certificates it issued for five years after they stop being valid
+    (电子签名法 第24条): the record's `retain_until` (expiry plus the period), or sooner when the
+    certificate stops being valid earlier — cancellation revokes it now. The copy is sealed under
+    the person's retention key, which staff cannot use.
+    """
+    from qianshu.privacy.retention import RetainedItem
+
+    years = runtime_of(session).settings.signing_record_retention_years
+    now = clock.now()
+    return [
+        RetainedItem(
+            source=RETAINED_SOURCE,
+            value=base64.b64encode(cert.der).decode("ascii"),
+            retain_until=min(cert.retain_until, records.add_years(min(cert.not_after, cert.revoked_at or now), years)),
+        )
+        for cert in retained_certificates_for(session=session, user_id=user_id)
+    ]
+
+
+def on_account_cancelled(*, session: Session, clock: Clock, user_id: str) -> None:
+    """After cancellation (certificates revoked, DER sealed): drop the DER from the person's records."""
+    redact_person_certificates(session=session, clock=clock, user_id=user_id)
