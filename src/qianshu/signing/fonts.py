@@ -96,6 +96,17 @@ class CjkFont:
                 self._subsets.popitem(last=False)
         return data
 
+    def text_width(self, text: str, font_size: float) -> float:
+        """Return the advance width of one line of `text` in points at `font_size`."""
+        with self._lock:
+            face = self._hb_face()
+        buf = hb.Buffer()
+        buf.add_str(text)
+        buf.guess_segment_properties()
+        hb.shape(hb.Font(face), buf, {})
+        units: int = sum(pos.x_advance for pos in buf.glyph_positions)
+        return units * font_size / int(face.upem)
+
     def factory_for(self, text: str, font_size: int = 10) -> SubsetFontFactory:
         """Return a pyHanko font-engine factory that can render exactly `text`."""
         return SubsetFontFactory(self.subset_for(text), font_size)

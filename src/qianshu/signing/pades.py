@@ -24,6 +24,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter, enumerate_sig_fields
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.signers.pdf_signer import TimestampDSSContentSettings
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
@@ -35,6 +36,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
 
 from qianshu.pki.errors import CertificateRevoked, TimestampUnavailable
+from qianshu.signing.cross_page import CrossPageSeal, slice_widgets
 from qianshu.signing.custody_signer import CustodySigner
 from qianshu.signing.errors import (
     CertificateUntrusted,
@@ -46,6 +48,7 @@ from qianshu.signing.errors import (
 from qianshu.signing.existing import check_existing_signatures, embedded_signatures
 from qianshu.signing.inspection import deref, get, open_pdf, parse_guard, pdf_failure, with_lenient_retry
 from qianshu.signing.schemas import Rect
+from qianshu.signing.widgets import ExtraWidget, add_widgets
 
 __all__ = [
     "complete",
@@ -138,6 +141,35 @@ class _Request:
     rect: Rect
     reason: str | None
     location: str | None
+    cross_page: CrossPageSeal | None = None
+    extra_widgets: tuple[ExtraWidget, ...] = ()
+
+    @property
+    def has_extras(self) -> bool:
+        return self.cross_page is not None or bool(self.extra_widgets)
+
+
+async def _sign_with_extras(
+    pdf_signer: PdfSigner, writer: IncrementalPdfFileWriter, request: _Request, reserved: int
+) -> io.BytesIO:
+    """Sign like `PdfSigner.async_sign_pdf`, adding the extra widgets before the digest is taken."""
+    session = pdf_signer.init_signing_session(writer)
+    validation_info = await session.perform_presign_validation(writer)
+    tbs = session.prepare_tbs_document(validation_info=validation_info, bytes_reserved=reserved)
+    strips = slice_widgets(writer, request.cross_page) if request.cross_page is not None else []
+    add_widgets(writer, field_name=request.field_name, widgets=[*strips, *request.extra_widgets])
+    prepared, output = tbs.digest_tbs_document(in_place=True)
+    post = await tbs.perform_signature(
+        document_digest=prepared.document_digest,
+        pdf_cms_signed_attrs=PdfCMSSignedAttributes(
+            signing_time=session.system_time,
+            adobe_revinfo_attr=None if validation_info is None else validation_info.adobe_revinfo_attr,
+            cades_signed_attrs=pdf_signer.signature_meta.cades_signed_attr_spec,
+        ),
+    )
+    await post.post_signature_processing(output)
+    assert isinstance(output, io.BytesIO)  # in place over the reader's BytesIO
+    return output
 
 
 def _sign_once(data: bytes, request: _Request, *, strict: bool, reserved: int) -> bytes:
@@ -159,12 +191,20 @@ def _sign_once(data: bytes, request: _Request, *, strict: bool, reserved: int) -
         signer=request.signer,
         timestamper=request.timestamper,
         stamp_style=request.style,
-        new_field_spec=SigFieldSpec(sig_field_name=request.field_name, on_page=request.page, box=request.rect.as_box()),
+        new_field_spec=SigFieldSpec(
+            sig_field_name=request.field_name,
+            on_page=request.page,
+            box=request.rect.as_box(),
+            combine_annotation=not request.has_extras,  # extra widgets become further /Kids of the field
+        ),
     )
     try:
         # In place: the update is appended to the reader's own buffer (one copy of the document, not
         # three), which matters for 50 MB uploads.
-        out = run_async(pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, in_place=True))
+        if request.has_extras:
+            out = run_async(_sign_with_extras(pdf_signer, writer, request, reserved))
+        else:
+            out = run_async(pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, in_place=True))
     except TimestampRequestError as exc:
         raise TimestampUnavailable(
             "时间戳服务无响应或拒绝请求，文档未签署", detail_en="The TSA failed; the document was not signed"
@@ -196,13 +236,19 @@ def sign(
     reason: str | None,
     location: str | None,
     bytes_reserved: int,
+    cross_page: CrossPageSeal | None = None,
+    extra_widgets: tuple[ExtraWidget, ...] = (),
 ) -> bytes:
     """Return `data` with one more incremental update holding a visible PAdES B-T signature.
 
     `bytes_reserved` fixes the /Contents size up front, so pyHanko builds the CMS once instead of
     a dry run first; should the CMS not fit, signing is redone with a larger reservation.
+    `cross_page` adds a cross-page seal (骑缝章) to the same signature (see `cross_page`), and
+    `extra_widgets` further widgets of it, such as the values the signer filled (see `widgets`).
     """
-    request = _Request(signer, timestamper, style, field_name, page, rect, reason, location)
+    request = _Request(
+        signer, timestamper, style, field_name, page, rect, reason, location, cross_page, tuple(extra_widgets)
+    )
     return with_lenient_retry(lambda strict: _sign_once(data, request, strict=strict, reserved=bytes_reserved))
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _MAX_IMAGE_BYTES = 2 * 1024 * 1024
+_MAX_VALUE = 500
 
 
 class Rect(BaseModel):
@@ -47,6 +48,7 @@ class SealAppearance(BaseModel):
 
     kind: Literal["seal"] = "seal"
     image_png: bytes = Field(max_length=_MAX_IMAGE_BYTES)
+    cross_page: bool = False  # also cut the seal across the right edge of every page (骑缝章)
 
 
 class HandwritingAppearance(BaseModel):
@@ -61,6 +63,36 @@ class TextAppearance(BaseModel):
 
     kind: Literal["text"] = "text"
     signer_name: str | None = Field(default=None, min_length=1, max_length=64)  # default: from the certificate
+
+
+class FieldValue(BaseModel):
+    """A value the signer filled in, drawn at its rectangle as part of the signer's signature.
+
+    Text is one line of up to 500 characters; a date is YYYY-MM-DD; a checkbox is "true" (ticked)
+    or "false" (left empty, drawn as an empty box).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["text", "date", "checkbox"]
+    page: int = Field(ge=0, le=99_999)  # 0-based
+    rect: Rect
+    value: str = Field(min_length=1, max_length=_MAX_VALUE)
+
+    @model_validator(mode="after")
+    def _valid(self) -> FieldValue:
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in self.value):
+            raise ValueError("a value has no control characters")
+        if self.kind == "checkbox" and self.value not in ("true", "false"):
+            raise ValueError("a checkbox value is true or false")
+        if self.kind == "date":
+            try:
+                parsed = date.fromisoformat(self.value)
+            except ValueError:
+                raise ValueError("a date is YYYY-MM-DD") from None
+            if parsed.isoformat() != self.value:
+                raise ValueError("a date is YYYY-MM-DD")
+        return self
 
 
 Appearance = Annotated[SealAppearance | HandwritingAppearance | TextAppearance, Field(discriminator="kind")]

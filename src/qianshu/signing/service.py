@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from asn1crypto import x509 as asn1_x509
@@ -26,10 +27,19 @@ from qianshu.core.runtime import Runtime
 from qianshu.pki import service as pki_service
 from qianshu.signing import errors, pades, validation
 from qianshu.signing.appearance import stamp_style, stamp_text
+from qianshu.signing.cross_page import CrossPageSeal
 from qianshu.signing.custody_signer import CustodySigner
+from qianshu.signing.field_values import value_widgets
 from qianshu.signing.fonts import CjkFont, extract_face
 from qianshu.signing.images import prepare_handwriting_png
-from qianshu.signing.schemas import Appearance, Rect, TextAppearance, ValidationReport
+from qianshu.signing.schemas import (
+    Appearance,
+    FieldValue,
+    Rect,
+    SealAppearance,
+    TextAppearance,
+    ValidationReport,
+)
 from qianshu.signing.seal import render_seal_png
 
 __all__ = [
@@ -49,6 +59,7 @@ log = get_logger("qianshu.signing")
 _FONT_COMPONENT = "signing.cjk_font"
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _MAX_TEXT = 200
+_MAX_VALUES = 200
 _CHECK_TIMEOUT_SECONDS = 60.0
 _CHECK_CPU_SECONDS = 45
 _CHECK_MEMORY_MB = 2048
@@ -178,6 +189,7 @@ def _sign(
     appearance: Appearance,
     reason: str | None,
     location: str | None,
+    values: Sequence[FieldValue] = (),
 ) -> bytes:
     cert = _load_cert(cert_der, "签名证书")
     chain = [_load_cert(der, "证书链") for der in chain_der]
@@ -200,6 +212,11 @@ def _sign(
             serial_hex=record.serial,
         )
     field_name, page, rect = placement
+    cross_page = None
+    if isinstance(appearance, SealAppearance) and appearance.cross_page:
+        cross_page = CrossPageSeal(image_png=appearance.image_png, size=min(rect.width, rect.height))
+    needs_font = any(v.kind != "checkbox" for v in values)
+    widgets = value_widgets(values, font or cjk_font(runtime) if needs_font else None)
     return pades.sign(
         data,
         signer=signer,
@@ -211,6 +228,8 @@ def _sign(
         reason=reason,
         location=location,
         bytes_reserved=pades.reserved_size(cert_der, chain_der, signer.signature_size),
+        cross_page=cross_page,
+        extra_widgets=tuple(widgets),
     )
 
 
@@ -228,9 +247,12 @@ def sign_pdf(
     reason: str | None = None,
     location: str | None = None,
     session: Session | None = None,
+    values: Sequence[FieldValue] = (),
 ) -> bytes:
     """Return `data` with one more incremental update: a visible PAdES B-T signature made in custody.
 
+    `values` (text, dates, checkboxes the signer filled) are drawn at their rectangles as further
+    widgets of the same signature, so they are signed with it and later changes show.
     Pass the caller's `session` when it holds a write transaction, so the certificate check and the
     in-process TSA use it (SQLite allows one writer at a time).
     """
@@ -245,6 +267,8 @@ def sign_pdf(
         )
     if len(reason or "") > _MAX_TEXT or len(location or "") > _MAX_TEXT:
         raise InvalidInput("签署原因或地点过长", detail_en=f"Reason and location have at most {_MAX_TEXT} characters")
+    if len(values) > _MAX_VALUES:
+        raise InvalidInput("填写项过多", detail_en=f"At most {_MAX_VALUES} filled values per signature")
 
     def _run(own: Session) -> bytes:
         return _sign(
@@ -258,6 +282,7 @@ def sign_pdf(
             appearance=appearance,
             reason=reason,
             location=location,
+            values=values,
         )
 
     if session is not None:
