@@ -167,7 +167,7 @@ def test_create_send_and_sign_in_order_through_the_api(
     assert pdf.status_code == 200 and pdf.content.count(b"/ByteRange") >= 2
     assert other.get(f"/api/v1/sign/{links[OTHER]}/pdf").content == pdf.content
     listed = other.get("/api/v1/contracts", params={"box": "completed"}).json()
-    assert [c["id"] for c in listed] == [contract_id]
+    assert [c["id"] for c in listed["items"]] == [contract_id] and listed["next_cursor"] is None
     _problem(sender.post(f"/api/v1/contracts/{contract_id}/revoke", json={"reason": "晚了"}), 409, "contract-state")
 
 
@@ -220,7 +220,7 @@ def test_bad_requests_answer_problem_json(api: Callable[..., Any], make_person: 
     ]
     for payload, status, slug in cases:
         _problem(sender.post("/api/v1/contracts", json=payload), status, slug)
-    assert sender.get("/api/v1/contracts").json() == []
+    assert sender.get("/api/v1/contracts").json() == {"items": [], "next_cursor": None}
     # others' documents and contracts look absent; unknown links are 404
     other = api(OTHER)
     _problem(other.post("/api/v1/contracts", json={"document_id": doc, "recipients": [_signer()]}), 404)

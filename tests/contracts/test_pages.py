@@ -192,6 +192,11 @@ def test_send_from_template_then_sign_on_the_signer_page(
     assert original.startswith(b"%PDF") and b"/ByteRange" not in original
     r = sender.get("/contracts?box=completed", headers=HTML)
     assert f'id="contract-{contract_id}"' in r.text
+    # search by (decrypted) title or id; no match says so
+    assert f'id="contract-{contract_id}"' in sender.get("/contracts?q=软件开发", headers=HTML).text
+    assert f'id="contract-{contract_id}"' in sender.get(f"/contracts?q={contract_id[:10]}", headers=HTML).text
+    r = sender.get("/contracts?box=completed&q=租赁", headers=HTML)
+    assert f'id="contract-{contract_id}"' not in r.text and 'id="no-contracts"' in r.text
     # someone else's contract looks absent
     make_person("13800138002", verified=False)
     other = browser("13800138002")

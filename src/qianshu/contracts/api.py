@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
+from qianshu.contracts import apikeys, integrator
 from qianshu.contracts import service as contracts_service
+from qianshu.contracts.bulk import BulkSendRead, BulkTooLarge
+from qianshu.contracts.handover import HandoverIn, HandoverRead
+from qianshu.contracts.integrator_api import router as integrator_router
+from qianshu.contracts.integrator_schemas import ContractPage
+from qianshu.contracts.reminders import ReminderPolicyIn, RemindersRead, RemindRead
 from qianshu.contracts.schemas import (
     AccessRead,
     CodeIn,
@@ -20,6 +26,7 @@ from qianshu.contracts.schemas import (
     ContractRead,
     DocumentRead,
     ReasonIn,
+    SealApprovalRead,
     SentRead,
     SignerView,
     SignIn,
@@ -27,7 +34,7 @@ from qianshu.contracts.schemas import (
     TemplateFill,
     TemplateRead,
 )
-from qianshu.core.auth import CurrentUser, OptionalUser
+from qianshu.core.auth import CurrentUser, OptionalUser, Principal
 from qianshu.core.deps import ClockDep, ContextDep, DbSession, SettingsDep
 from qianshu.core.errors import BadRequest
 from qianshu.signing.errors import PdfTooLarge
@@ -35,6 +42,9 @@ from qianshu.signing.errors import PdfTooLarge
 router = APIRouter(tags=["contracts"])
 
 AccessHeader = Annotated[str | None, Header(alias="X-Signing-Access", max_length=100)]
+# A signed-in person, or an organisation's API key with the scope (then user_id is the org id).
+Reader = Annotated[Principal, Depends(apikeys.caller("contracts:read"))]
+Writer = Annotated[Principal, Depends(apikeys.caller("contracts:write"))]
 
 
 def _pdf(data: bytes, name: str) -> Response:
@@ -68,7 +78,7 @@ async def upload_document(
     session: DbSession,
     clock: ClockDep,
     settings: SettingsDep,
-    user: CurrentUser,
+    user: Writer,
     title: Annotated[str | None, Query(max_length=120)] = None,
 ) -> DocumentRead:
     """Upload a PDF as the request body (Content-Type: application/pdf)."""
@@ -81,19 +91,19 @@ async def upload_document(
 
 
 @router.get("/api/v1/documents", response_model=list[DocumentRead])
-def list_documents(session: DbSession, user: CurrentUser) -> list[DocumentRead]:
+def list_documents(session: DbSession, user: Reader) -> list[DocumentRead]:
     """List my documents, newest first."""
     return contracts_service.list_documents(session=session, owner_id=user.user_id)
 
 
 @router.get("/api/v1/documents/{document_id}", response_model=DocumentRead)
-def get_document(document_id: str, session: DbSession, user: CurrentUser) -> DocumentRead:
+def get_document(document_id: str, session: DbSession, user: Reader) -> DocumentRead:
     """Return one of my documents with its page boxes."""
     return contracts_service.get_document_or_raise(session=session, document_id=document_id, owner_id=user.user_id)
 
 
 @router.get("/api/v1/documents/{document_id}/pdf")
-def document_pdf(document_id: str, session: DbSession, user: CurrentUser) -> Response:
+def document_pdf(document_id: str, session: DbSession, user: Reader) -> Response:
     """Download one of my documents."""
     return _pdf(
         contracts_service.document_pdf(session=session, document_id=document_id, owner_id=user.user_id),
@@ -134,7 +144,7 @@ def template_pdf(template_id: str, session: DbSession, user: OptionalUser) -> Re
 
 @router.post("/api/v1/templates/{template_id}/documents", response_model=DocumentRead, status_code=201)
 def fill_template(
-    template_id: str, data: TemplateFill, session: DbSession, clock: ClockDep, user: CurrentUser
+    template_id: str, data: TemplateFill, session: DbSession, clock: ClockDep, user: Writer
 ) -> DocumentRead:
     """Fill a template's variables and accept the PDF it makes as my document."""
     return contracts_service.document_from_template(
@@ -147,35 +157,51 @@ def fill_template(
 
 @router.post("/api/v1/contracts", response_model=ContractRead, status_code=201)
 def create_contract(
-    data: ContractCreate, session: DbSession, clock: ClockDep, user: CurrentUser, context: ContextDep
+    data: ContractCreate,
+    session: DbSession,
+    clock: ClockDep,
+    user: Writer,
+    context: ContextDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
 ) -> ContractRead:
-    """Create a draft contract: document, signers (routing order), CC, fields, deadline."""
-    return contracts_service.create_contract(
-        session=session, clock=clock, owner_id=user.user_id, data=data, context=context
+    """Create a draft contract: document, signers (routing order), CC, fields, deadline.
+
+    With `Idempotency-Key`, a retry with the same body returns the first answer (header
+    `Idempotent-Replayed: true`); the same key with another body is refused (422).
+    """
+    read, replayed = integrator.create_contract_once(
+        session=session, clock=clock, owner_id=user.user_id, data=data, idempotency_key=idempotency_key, context=context
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return read
+
+
+@router.get("/api/v1/contracts", response_model=ContractPage)
+def list_contracts(
+    session: DbSession,
+    user: Reader,
+    box: Annotated[str, Query(pattern="^(all|mine|others|completed|closed)$")] = "all",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ContractPage:
+    """List contracts I sent or that were sent to my phone or e-mail (a key: its organisation's), newest first."""
+    is_key = apikeys.org_of(user) is not None
+    bidxs = [] if is_key else contracts_service.contact_indexes(session=session, user_id=user.user_id)
+    return integrator.list_contracts_page(
+        session=session, owner_id=user.user_id, contact_bidxs=bidxs, box=box, cursor=cursor, limit=limit
     )
 
 
-@router.get("/api/v1/contracts", response_model=list[ContractRead])
-def list_contracts(
-    session: DbSession,
-    user: CurrentUser,
-    box: Annotated[str, Query(pattern="^(all|mine|others|completed|closed)$")] = "all",
-) -> list[ContractRead]:
-    """List contracts I sent or that were sent to my phone or e-mail."""
-    bidxs = contracts_service.contact_indexes(session=session, user_id=user.user_id)
-    return contracts_service.list_contracts(session=session, user_id=user.user_id, contact_bidxs=bidxs, box=box)
-
-
 @router.get("/api/v1/contracts/{contract_id}", response_model=ContractRead)
-def get_contract(contract_id: str, session: DbSession, user: CurrentUser) -> ContractRead:
+def get_contract(contract_id: str, session: DbSession, user: Reader) -> ContractRead:
     """Return one of my contracts."""
     return contracts_service.get_contract_or_raise(session=session, contract_id=contract_id, owner_id=user.user_id)
 
 
 @router.post("/api/v1/contracts/{contract_id}/send", response_model=SentRead)
-def send_contract(
-    contract_id: str, session: DbSession, clock: ClockDep, user: CurrentUser, context: ContextDep
-) -> SentRead:
+def send_contract(contract_id: str, session: DbSession, clock: ClockDep, user: Writer, context: ContextDep) -> SentRead:
     """Send a draft; the signing links are in the answer (and go to each signer when it is their turn)."""
     return contracts_service.send_contract(
         session=session, clock=clock, owner_id=user.user_id, contract_id=contract_id, context=context
@@ -188,7 +214,7 @@ def revoke_contract(
     data: ReasonIn,
     session: DbSession,
     clock: ClockDep,
-    user: CurrentUser,
+    user: Writer,
     context: ContextDep,
 ) -> ContractRead:
     """Revoke a contract before it completes."""
@@ -203,7 +229,7 @@ def revoke_contract(
 
 
 @router.get("/api/v1/contracts/{contract_id}/pdf")
-def contract_pdf(contract_id: str, session: DbSession, user: CurrentUser) -> Response:
+def contract_pdf(contract_id: str, session: DbSession, user: Reader) -> Response:
     """Download the contract as it stands (the signed B-LTA PDF once completed)."""
     return _pdf(
         contracts_service.contract_pdf(session=session, contract_id=contract_id, owner_id=user.user_id),
@@ -313,3 +339,147 @@ def link_pdf(
         session=session, clock=clock, token=token, access=access, user_id=_uid(user), context=context
     )
     return _pdf(data, "contract")
+
+
+router.include_router(integrator_router)
+
+
+# --- reminders, hand-over, bulk send (contracts/reminders.py, handover.py, bulk.py) ------------
+
+
+@router.get("/api/v1/contracts/{contract_id}/reminders", response_model=RemindersRead)
+def get_reminders(contract_id: str, session: DbSession, user: Reader) -> RemindersRead:
+    """Return the contract's reminder setting and the reminders sent so far."""
+    return contracts_service.reminders_of(session=session, owner_id=user.user_id, contract_id=contract_id)
+
+
+@router.put("/api/v1/contracts/{contract_id}/reminders", response_model=RemindersRead)
+def set_reminders(
+    contract_id: str, data: ReminderPolicyIn, session: DbSession, clock: ClockDep, user: Writer, context: ContextDep
+) -> RemindersRead:
+    """Set automatic reminders: every N days (0: off) and N hours before the deadline (0: off)."""
+    return contracts_service.set_reminder_policy(
+        session=session, clock=clock, owner_id=user.user_id, contract_id=contract_id, data=data, context=context
+    )
+
+
+@router.post("/api/v1/contracts/{contract_id}/remind", response_model=RemindRead)
+def remind_now(
+    contract_id: str,
+    session: DbSession,
+    clock: ClockDep,
+    user: Writer,
+    context: ContextDep,
+    recipient_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> RemindRead:
+    """Remind the signers whose turn it is (or `recipient_id`) now; 429 with Retry-After when too soon."""
+    return contracts_service.remind_now(
+        session=session,
+        clock=clock,
+        owner_id=user.user_id,
+        contract_id=contract_id,
+        recipient_id=recipient_id,
+        context=context,
+    )
+
+
+@router.post("/api/v1/sign/{token}/handover", response_model=HandoverRead)
+def hand_over(
+    token: str,
+    data: HandoverIn,
+    session: DbSession,
+    clock: ClockDep,
+    user: OptionalUser,
+    context: ContextDep,
+    access: AccessHeader = None,
+) -> HandoverRead:
+    """Hand an organisation's signing over to another authorised agent; this link stops working."""
+    return contracts_service.hand_over(
+        session=session, clock=clock, token=token, data=data, access=access, user_id=_uid(user), context=context
+    )
+
+
+@router.post("/api/v1/templates/{template_id}/bulk-sends", response_model=BulkSendRead, status_code=202)
+async def create_bulk_send(
+    template_id: str,
+    request: Request,
+    session: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    user: Writer,
+    context: ContextDep,
+    deadline_days: Annotated[int | None, Query(ge=1, le=365)] = None,
+) -> BulkSendRead:
+    """Send one contract per row of a CSV (Content-Type: text/csv) against the template; see its progress."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
+        raise BadRequest("请以 text/csv 上传 CSV 文件", detail_en="Send the CSV as text/csv")
+    limit, chunks, size = settings.contract_bulk_max_bytes, [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BulkTooLarge(
+                f"文件超过 {max(1, limit // 1024)} KB 上限", detail_en=f"The file is larger than {limit} bytes"
+            )
+        chunks.append(chunk)
+    return contracts_service.create_bulk_send(
+        session=session,
+        clock=clock,
+        owner_id=user.user_id,
+        template_id=template_id,
+        data=b"".join(chunks),
+        deadline_days=deadline_days,
+        context=context,
+    )
+
+
+@router.get("/api/v1/bulk-sends", response_model=list[BulkSendRead])
+def list_bulk_sends(session: DbSession, user: Reader) -> list[BulkSendRead]:
+    """List my bulk sends, newest first, with their progress."""
+    return contracts_service.list_bulk_sends(session=session, owner_id=user.user_id)
+
+
+@router.get("/api/v1/bulk-sends/{bulk_id}", response_model=BulkSendRead)
+def get_bulk_send(bulk_id: str, session: DbSession, user: Reader) -> BulkSendRead:
+    """Return a bulk send's progress (done / total), the contracts made and the bad rows with reasons."""
+    return contracts_service.get_bulk_send_or_raise(session=session, owner_id=user.user_id, bulk_id=bulk_id)
+
+
+# --- seal-use approval (用印审批) --------------------------------------------------------------
+
+
+@router.get("/api/v1/seal-approvals", response_model=list[SealApprovalRead])
+def list_seal_approvals(
+    session: DbSession,
+    user: CurrentUser,
+    status: Annotated[str, Query(pattern="^(pending|approved|rejected|closed|all)$")] = "pending",
+) -> list[SealApprovalRead]:
+    """List the seal-use requests of the organisations where I decide on seal use (owner, admin, keeper)."""
+    return contracts_service.list_seal_approvals(
+        session=session, user_id=user.user_id, status=None if status == "all" else status
+    )
+
+
+@router.get("/api/v1/seal-approvals/{approval_id}", response_model=SealApprovalRead)
+def get_seal_approval(approval_id: str, session: DbSession, user: CurrentUser) -> SealApprovalRead:
+    """Return one seal-use request."""
+    return contracts_service.get_seal_approval(session=session, approval_id=approval_id, user_id=user.user_id)
+
+
+@router.post("/api/v1/seal-approvals/{approval_id}/approve", response_model=SealApprovalRead)
+def approve_seal_use(
+    approval_id: str, session: DbSession, clock: ClockDep, user: CurrentUser, context: ContextDep
+) -> SealApprovalRead:
+    """Approve the use of the seal: the agent's signature is applied with the organisation's key."""
+    return contracts_service.approve_seal_use(
+        session=session, clock=clock, approval_id=approval_id, user_id=user.user_id, context=context
+    )
+
+
+@router.post("/api/v1/seal-approvals/{approval_id}/reject", response_model=SealApprovalRead)
+def reject_seal_use(
+    approval_id: str, data: ReasonIn, session: DbSession, clock: ClockDep, user: CurrentUser, context: ContextDep
+) -> SealApprovalRead:
+    """Reject the use of the seal with a reason; the agent is told and may sign again."""
+    return contracts_service.reject_seal_use(
+        session=session, clock=clock, approval_id=approval_id, user_id=user.user_id, reason=data.reason, context=context
+    )

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from qianshu.contracts import webhooks
 from qianshu.contracts.errors import (
     ContractExpired,
     ContractNotFound,
@@ -227,7 +228,8 @@ def contract_read(session: Session, row: Contract) -> ContractRead:
 
 def active_order(recipients: list[ContractRecipient]) -> int | None:
     """Return the routing order of the group whose turn it is (None when every signer signed)."""
-    pending = [r.routing_order for r in recipients if r.role == "signer" and r.status == "waiting"]
+    # A signer whose seal use awaits approval (用印审批) still holds their group's turn.
+    pending = [r.routing_order for r in recipients if r.role == "signer" and r.status in ("waiting", "awaiting_seal")]
     return min(pending) if pending else None
 
 
@@ -477,6 +479,9 @@ def send_contract(
             payload={"contract_id": contract_id},
             delay=as_utc(row.deadline) - now,
         )
+    from qianshu.contracts import reminders  # the automatic reminders' first run (contracts/reminders.py)
+
+    reminders.schedule_reminders(session=session, clock=clock, contract_id=contract_id)
     record(
         session,
         clock,
@@ -486,6 +491,7 @@ def send_contract(
         data={"active_order": first},
         context=context,
     )
+    webhooks.emit(session, clock, row, "contract.sent")
     log.info("contract_sent", contract_id=contract_id)
     return SentRead(contract=contract_read(session, row), links=links)
 
@@ -562,6 +568,7 @@ def revoke_contract(
         for r in recipients_of(session, contract_id):
             _notify(session, clock, r, "contract_revoked", {"contract": contract_id})
     record(session, clock, contract_id, actor=owner_id, action="contract.revoked", context=context)
+    webhooks.emit(session, clock, row, "contract.revoked")
     return contract_read(session, row)
 
 
@@ -586,6 +593,7 @@ def decline(
         object_id=r.id,
         context=context,
     )
+    webhooks.emit(session, clock, row, "recipient.declined", recipient=r)
     for other in recipients_of(session, row.id):
         if other.id != r.id:
             _notify(session, clock, other, "contract_declined", {"contract": row.id})
@@ -598,17 +606,27 @@ def expire_contract(*, session: Session, clock: Clock, contract_id: str) -> bool
         return False
     _finish(session, clock, row, "expired", None)
     record(session, clock, contract_id, actor="system", action="contract.expired")
+    webhooks.emit(session, clock, row, "contract.expired")
     return True
 
 
 def list_contracts(
-    *, session: Session, user_id: str, contact_bidxs: list[str], box: str = "all", limit: int = 100
+    *,
+    session: Session,
+    user_id: str,
+    contact_bidxs: list[str],
+    box: str = "all",
+    limit: int = 100,
+    query: str = "",
 ) -> list[ContractRead]:
     """Return the contracts the user sent or receives (by contact index), filtered by `box`.
 
     Boxes: `all`, `mine` (my turn to sign), `others` (sent, waiting for others), `completed`,
-    `closed` (declined, revoked, expired).
+    `closed` (declined, revoked, expired). `query` keeps the contracts whose title contains it
+    (case-insensitive) or whose id starts with it; titles are vault ciphertexts, so the match runs
+    on the decrypted titles of the user's own contracts, never in SQL.
     """
+    needle = query.strip().casefold()[:100]
     received = select(ContractRecipient.contract_id).where(ContractRecipient.contact_bidx.in_(contact_bidxs))
     stmt = select(Contract).where((Contract.owner_id == user_id) | Contract.id.in_(received))
     if box == "completed":
@@ -632,7 +650,10 @@ def list_contracts(
             )
             if mine != (box == "mine"):
                 continue
-        out.append(contract_read(session, row))
+        read = contract_read(session, row)
+        if needle and needle not in read.title.casefold() and not read.id.startswith(needle):
+            continue
+        out.append(read)
     return out
 
 

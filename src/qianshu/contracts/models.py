@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qianshu.db import Base
@@ -68,6 +68,7 @@ class Contract(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    anonymised_at: Mapped[datetime | None] = mapped_column(nullable=True)  # retention period over (P13)
 
 
 class ContractRecipient(Base):
@@ -113,3 +114,142 @@ class ContractField(Base):
     required: Mapped[bool] = mapped_column(Boolean)
     value_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     filled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+# --- integrator API: keys, idempotency, webhooks (contracts.apikeys, contracts.webhooks) --------
+
+
+class ApiKey(Base):
+    """An organisation's API key: only the SHA-256 of its secret is kept; scoped and revocable."""
+
+    __tablename__ = "contracts_api_key"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # key_…, also the lookup prefix
+    org_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    rate_limit: Mapped[int] = mapped_column(Integer)  # requests per minute
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class IdempotencyRecord(Base):
+    """The answer to a contract creation sent with an `Idempotency-Key` (the key kept as a hash)."""
+
+    __tablename__ = "contracts_idempotency"
+    __table_args__ = (UniqueConstraint("owner_id", "key_hash"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(32))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    contract_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime]
+
+
+class Webhook(Base):
+    """An organisation's webhook endpoint: URL, subscribed events and its signing secret (sealed)."""
+
+    __tablename__ = "contracts_webhook"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(32), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # active | disabled
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One event sent (or to be sent) to one endpoint, with the outcome of its latest attempt."""
+
+    __tablename__ = "contracts_webhook_delivery"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(32), index=True)
+    org_id: Mapped[str] = mapped_column(String(32), index=True)
+    event_id: Mapped[str] = mapped_column(String(32), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    replay_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ContractReminderPolicy(Base):
+    """The sender's reminder setting of one contract (absent: the platform's defaults)."""
+
+    __tablename__ = "contracts_reminder_policy"
+
+    contract_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    every_days: Mapped[int] = mapped_column(Integer)  # 0: no automatic reminders
+    before_deadline_hours: Mapped[int] = mapped_column(Integer)  # 0: no reminder before the deadline
+    updated_at: Mapped[datetime]
+
+
+class ContractReminder(Base):
+    """One message nudging a waiting signer: automatic, before the deadline, manual, or after a hand-over."""
+
+    __tablename__ = "contracts_reminder"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(String(32), index=True)
+    recipient_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # auto | deadline | manual | handover
+    sent_at: Mapped[datetime]
+
+
+class ContractBulkSend(Base):
+    """A CSV of signers sent against a template: one contract per good row, processed by jobs."""
+
+    __tablename__ = "contracts_bulk_send"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(String(32), index=True)
+    template_id: Mapped[str] = mapped_column(String(32))
+    csv_blob_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # dropped once processed
+    deadline: Mapped[datetime | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    succeeded: Mapped[int] = mapped_column(Integer)
+    results: Mapped[list[Any]] = mapped_column(JSON)  # [{"line": n, "contract_id": "ctr_…"}]
+    errors: Mapped[list[Any]] = mapped_column(JSON)  # [{"line": n, "reason": "…", "reason_en": "…"}]
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ContractSealApproval(Base):
+    """A request to use an organisation's seal (用印审批), waiting for its seal keeper's decision.
+
+    It keeps what finishing the signature needs once approved: the agent, the filled values (vault
+    ciphertext) and the cross-page choice. The agent's one-time intent code is never kept.
+    """
+
+    __tablename__ = "contracts_seal_approval"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    contract_id: Mapped[str] = mapped_column(String(32), index=True)
+    recipient_id: Mapped[str] = mapped_column(String(32), index=True)
+    org_id: Mapped[str] = mapped_column(String(32), index=True)
+    seal_id: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | approved | rejected | closed
+    values_enc: Mapped[bytes] = mapped_column(LargeBinary)  # JSON of the agent's field values
+    cross_page: Mapped[bool] = mapped_column(Boolean)
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

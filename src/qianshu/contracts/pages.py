@@ -26,7 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from qianshu.contracts import service as contracts_service
-from qianshu.contracts.errors import TemplateInvalid
+from qianshu.contracts.errors import FieldInvalid, TemplateInvalid
+from qianshu.contracts.placement import parse_placement
 from qianshu.contracts.qr import qr_data_url
 from qianshu.contracts.schemas import (
     SIGNATURE_KINDS,
@@ -146,13 +147,17 @@ def _translator(request: Request) -> Callable[..., str]:
 
 
 @router.get("/contracts", response_class=HTMLResponse)
-def contracts_page(request: Request, user: PageUser, session: DbSession, box: str = "all") -> HTMLResponse:
+def contracts_page(request: Request, user: PageUser, session: DbSession, box: str = "all", q: str = "") -> HTMLResponse:
     """List the contracts I sent or received, by box (waiting for me, for others, completed, closed)."""
     box = box if box in BOXES else "all"
+    q = q.strip()[:100]
     bidxs = contracts_service.contact_indexes(session=session, user_id=user.user_id)
-    rows = contracts_service.list_contracts(session=session, user_id=user.user_id, contact_bidxs=bidxs, box=box)
+    rows = contracts_service.list_contracts(
+        session=session, user_id=user.user_id, contact_bidxs=bidxs, box=box, query=q
+    )
     owners = {c.id: contracts_service.is_sender(session=session, contract_id=c.id, user_id=user.user_id) for c in rows}
-    return render(request, "contracts/list.html", {"contracts": rows, "box": box, "boxes": BOXES, "owned": owners})
+    context = {"contracts": rows, "box": box, "boxes": BOXES, "owned": owners, "q": q}
+    return render(request, "contracts/list.html", context)
 
 
 @router.get("/contracts/{contract_id}/open")
@@ -208,10 +213,24 @@ def new_contract(request: Request, user: PageUser, session: DbSession) -> HTMLRe
     return _new_page(request, session, user)
 
 
-def _recipients(form: FormData, pages: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Return the API recipients from the signer rows and the CC lines, and the rows to show again."""
+def _placement_raw(form: FormData) -> str:
+    """Return the drag-and-drop editor's JSON (contracts/placement.py), or "" when it was not used."""
+    value = form.get("placement", "")
+    return value if isinstance(value, str) else ""
+
+
+def _recipients(
+    form: FormData, pages: int, *, use_placement: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Return the API recipients from the signer rows and the CC lines, and the rows to show again.
+
+    Fields come from the drag-and-drop editor when the form carries its `placement` input, else
+    from each row's coordinate inputs (the form without JavaScript).
+    """
     recipients: list[dict[str, Any]] = []
     shown: list[dict[str, str]] = []
+    raw = _placement_raw(form) if use_placement else ""
+    placed = parse_placement(raw, MAX_SIGNERS) if raw else None
     for i in range(MAX_SIGNERS):
         row = {k: _text(form, f"s{i}_{k}") for k in ("contact", "order", "page", "x", "y", "w", "h", "org", "seal")}
         row["date"] = "on" if _text(form, f"s{i}_date") else ""
@@ -246,6 +265,8 @@ def _recipients(form: FormData, pages: int) -> tuple[list[dict[str, Any]], list[
                     "required": False,
                 }
             )
+        if placed is not None:
+            fields = placed.pop(i, [])
         contact = row["contact"]
         recipients.append(
             {
@@ -256,6 +277,12 @@ def _recipients(form: FormData, pages: int) -> tuple[list[dict[str, Any]], list[
                 "seal_id": row["seal"] or None,
                 "fields": fields,
             }
+        )
+    if placed:
+        n = min(placed) + 1
+        raise FieldInvalid(
+            f"签署方 {n} 未填写手机号或邮箱，却放置了签署区域",
+            detail_en=f"Signer {n} has fields but no phone or e-mail",
         )
     for line in _text(form, "cc").splitlines():
         contact = line.strip()
@@ -329,7 +356,9 @@ async def new_contract_submit(
     except QianshuError as exc:
         if "signers" not in values:
             with contextlib.suppress(QianshuError, NameError):
-                values["signers"] = _recipients(form, 1)[1]
+                values["signers"] = _recipients(form, 1, use_placement=False)[1]
+        with contextlib.suppress(NameError):
+            values["placement"] = _placement_raw(form)
         return await run_in_threadpool(_new_page, request, session, user, values, exc)
 
 
@@ -346,6 +375,9 @@ def _detail_page(
     fields_of = {r.id: [f for f in contract.fields if f.recipient_id == r.id] for r in contract.recipients}
     validation = contracts_service.validate_contract(session=session, contract_id=contract_id, owner_id=user.user_id)
     context = {"contract": contract, "timeline": timeline, "fields_of": fields_of, "validation": validation, **extra}
+    context["reminders"] = contracts_service.reminders_of(
+        session=session, owner_id=user.user_id, contract_id=contract_id
+    )
     return render(request, "contracts/detail.html", context, status_code=status)
 
 
@@ -642,6 +674,7 @@ async def _sign_in(form: FormData, view_fields: list[str]) -> SignIn:
             "appearance": appearance,
             "handwriting_png_b64": base64.b64encode(raw).decode("ascii") if raw else None,
             "values": values,
+            "cross_page_seal": bool(_text(form, "cross_page_seal")),
         }
     )
 
@@ -725,3 +758,220 @@ def sign_document(
         action="contract.document_viewed" if inline else "contract.downloaded",
     )
     return _pdf(data, "contract", inline=inline)
+
+
+# --- reminders, hand-over, bulk send (contracts/reminders.py, handover.py, bulk.py) ------------
+
+
+@router.post("/contracts/{contract_id}/remind", response_model=None)
+async def remind_submit(
+    contract_id: str, request: Request, user: PageUser, session: DbSession, clock: ClockDep, context: ContextDep
+) -> Response:
+    """Remind the signers whose turn it is (or one of them) now."""
+    form = await request.form(max_files=0, max_fields=10)
+
+    def act() -> Response:
+        try:
+            contracts_service.remind_now(
+                session=session,
+                clock=clock,
+                owner_id=user.user_id,
+                contract_id=contract_id[:40],
+                recipient_id=_text(form, "recipient_id")[:32] or None,
+                context=context,
+            )
+        except QianshuError as exc:
+            return _detail_page(request, session, user, contract_id[:40], exc)
+        return _redirect(f"/contracts/{contract_id[:40]}", "contracts_reminded")
+
+    return await run_in_threadpool(act)
+
+
+@router.post("/contracts/{contract_id}/reminders", response_model=None)
+async def reminders_submit(
+    contract_id: str, request: Request, user: PageUser, session: DbSession, clock: ClockDep, context: ContextDep
+) -> Response:
+    """Set the contract's automatic reminders."""
+    from qianshu.contracts.reminders import ReminderPolicyIn
+
+    form = await request.form(max_files=0, max_fields=10)
+
+    def act() -> Response:
+        try:
+            data = ReminderPolicyIn.model_validate(
+                {
+                    "every_days": int(_number(form, "every_days", 0.0) or 0),
+                    "before_deadline_hours": int(_number(form, "before_deadline_hours", 0.0) or 0),
+                }
+            )
+            contracts_service.set_reminder_policy(
+                session=session,
+                clock=clock,
+                owner_id=user.user_id,
+                contract_id=contract_id[:40],
+                data=data,
+                context=context,
+            )
+        except ValidationError as exc:
+            return _detail_page(request, session, user, contract_id[:40], _invalid(exc))
+        except QianshuError as exc:
+            return _detail_page(request, session, user, contract_id[:40], exc)
+        return _redirect(f"/contracts/{contract_id[:40]}", "contracts_reminders_saved")
+
+    return await run_in_threadpool(act)
+
+
+@router.post("/sign/{token}/handover", response_model=None)
+async def handover_submit(
+    token: str, request: Request, user: OptionalUser, session: DbSession, clock: ClockDep, context: ContextDep
+) -> Response:
+    """Hand an organisation's signing over to another authorised agent; this link stops working."""
+    from qianshu.contracts.handover import HandoverIn
+
+    token = token[:120]
+    form = await request.form(max_files=0, max_fields=10)
+
+    def act() -> Response:
+        contact = _text(form, "contact")
+        data = HandoverIn(email=contact) if "@" in contact else HandoverIn(phone=contact or None)
+        done = contracts_service.hand_over(
+            session=session,
+            clock=clock,
+            token=token,
+            data=data,
+            access=_access(request),
+            user_id=_uid(user),
+            context=context,
+        )
+        response = render(request, "contracts/handover_done.html", {"done": done})
+        response.delete_cookie(ACCESS_COOKIE, path=f"/sign/{token}")
+        return response
+
+    return await run_in_threadpool(_attempt, request, session, clock, user, token, act)
+
+
+def _bulk_page(request: Request, session: Session, user: Principal, error: QianshuError | None = None) -> HTMLResponse:
+    extra, status = _error_context(request, session, error)
+    settings = request.app.state.runtime.settings
+    context = {
+        "templates": contracts_service.list_templates(session=session, viewer_id=user.user_id),
+        "bulks": contracts_service.list_bulk_sends(session=session, owner_id=user.user_id),
+        "chosen": request.query_params.get("template", "")[:40],
+        "max_rows": settings.contract_bulk_max_rows,
+        "max_kb": max(1, settings.contract_bulk_max_bytes // 1024),
+        **extra,
+    }
+    return render(request, "contracts/bulk.html", context, status_code=status)
+
+
+@router.get("/bulk-sends", response_class=HTMLResponse)
+def bulk_page(request: Request, user: PageUser, session: DbSession) -> HTMLResponse:
+    """Show the bulk-send form (a template and a CSV of signers) and my bulk sends."""
+    return _bulk_page(request, session, user)
+
+
+@router.post("/bulk-sends", response_model=None)
+async def bulk_submit(
+    request: Request, user: PageUser, session: DbSession, clock: ClockDep, context: ContextDep
+) -> Response:
+    """Check the CSV and queue one contract per row; go to its progress page."""
+    settings = request.app.state.runtime.settings
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+        data = await _upload(form, "file", settings.contract_bulk_max_bytes)
+        template_id, days = _text(form, "template_id")[:40], _number(form, "deadline_days")
+    except QianshuError as exc:
+        return await run_in_threadpool(_bulk_page, request, session, user, exc)
+
+    def act() -> Response:
+        try:
+            if not template_id:
+                raise TemplateInvalid("请选择合同模板", detail_en="Choose a template")
+            if not data:
+                raise InvalidInput("请选择要上传的 CSV 文件", detail_en="Choose a CSV file to upload")
+            bulk = contracts_service.create_bulk_send(
+                session=session,
+                clock=clock,
+                owner_id=user.user_id,
+                template_id=template_id,
+                data=data,
+                deadline_days=int(days) if days else None,
+                context=context,
+            )
+        except QianshuError as exc:
+            return _bulk_page(request, session, user, exc)
+        return _redirect(f"/bulk-sends/{bulk.id}", "contracts_bulk_queued")
+
+    return await run_in_threadpool(act)
+
+
+@router.get("/bulk-sends/{bulk_id}", response_class=HTMLResponse)
+def bulk_progress_page(bulk_id: str, request: Request, user: PageUser, session: DbSession) -> HTMLResponse:
+    """Show a bulk send's progress (refreshing itself until done), its contracts and its bad rows."""
+    bulk = contracts_service.get_bulk_send_or_raise(session=session, owner_id=user.user_id, bulk_id=bulk_id[:40])
+    percent = 100 if bulk.total == 0 else round(100 * bulk.done / bulk.total)
+    return render(request, "contracts/bulk_progress.html", {"bulk": bulk, "percent": percent})
+
+
+# --- seal-use approval (用印审批, contracts/approvals.py) -------------------------------------
+
+
+def _approvals_page(
+    request: Request, session: Session, user: Principal, error: QianshuError | None = None
+) -> HTMLResponse:
+    extra, status = _error_context(request, session, error)
+    shown = request.query_params.get("status", "pending")
+    shown = shown if shown in ("pending", "all") else "pending"
+    rows = contracts_service.list_seal_approvals(
+        session=session, user_id=user.user_id, status=None if shown == "all" else "pending"
+    )
+    context = {"approvals": rows, "shown": shown, "me": user.user_id, **extra}
+    return render(request, "contracts/seal_approvals.html", context, status_code=status)
+
+
+@router.get("/seal-approvals", response_class=HTMLResponse)
+def seal_approvals_page(request: Request, user: PageUser, session: DbSession) -> HTMLResponse:
+    """List the seal-use requests (用印审批) of the organisations where I decide on seal use."""
+    return _approvals_page(request, session, user)
+
+
+@router.post("/seal-approvals/{approval_id}/{decision}", response_model=None)
+async def seal_approval_submit(
+    approval_id: str,
+    decision: str,
+    request: Request,
+    user: PageUser,
+    session: DbSession,
+    clock: ClockDep,
+    context: ContextDep,
+) -> Response:
+    """Approve the use of a seal, or reject it with a reason."""
+    form = await request.form(max_files=0, max_fields=10)
+
+    def act() -> Response:
+        try:
+            if decision == "approve":
+                contracts_service.approve_seal_use(
+                    session=session, clock=clock, approval_id=approval_id[:40], user_id=user.user_id, context=context
+                )
+                return _redirect("/seal-approvals", "contracts_seal_approved")
+            if decision != "reject":
+                raise InvalidInput("未知的审批操作", detail_en="Unknown decision")
+            reason = _text(form, "reason")
+            if not reason or len(reason) > 500:
+                raise InvalidInput(
+                    "请填写驳回原因（不超过 500 字）", detail_en="Give a reason (at most 500 characters)"
+                )
+            contracts_service.reject_seal_use(
+                session=session,
+                clock=clock,
+                approval_id=approval_id[:40],
+                user_id=user.user_id,
+                reason=reason,
+                context=context,
+            )
+        except QianshuError as exc:
+            return _approvals_page(request, session, user, exc)
+        return _redirect("/seal-approvals", "contracts_seal_rejected")
+
+    return await run_in_threadpool(act)

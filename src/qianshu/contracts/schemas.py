@@ -202,6 +202,7 @@ class SignIn(BaseModel):
     appearance: Literal["text", "handwriting", "seal"] = "text"
     handwriting_png_b64: str | None = Field(default=None, max_length=3_000_000)
     values: dict[str, str] = Field(default_factory=dict)
+    cross_page_seal: bool = False  # organisations: also seal across the right edge of every page (骑缝章)
 
 
 class SignerView(BaseModel):
@@ -215,3 +216,22 @@ class SignerView(BaseModel):
     your_turn: bool
     access_granted: bool
     deadline: datetime | None
+
+
+class SealApprovalRead(BaseModel):
+    """A request to use an organisation's seal (用印审批) and its decision."""
+
+    id: str
+    contract_id: str
+    contract_title: str
+    contract_status: str
+    recipient_id: str
+    org_id: str
+    seal_id: str
+    agent_id: str
+    status: Literal["pending", "approved", "rejected", "closed"]
+    cross_page: bool
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None

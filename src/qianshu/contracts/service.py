@@ -10,6 +10,19 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from qianshu.contracts.approvals import (
+    approve_seal_use,
+    get_seal_approval,
+    list_seal_approvals,
+    reject_seal_use,
+)
+from qianshu.contracts.bulk import (
+    BULK_JOB,
+    create_bulk_send,
+    get_bulk_send_or_raise,
+    list_bulk_sends,
+    process_bulk_send,
+)
 from qianshu.contracts.documents import (
     create_template,
     document_from_template,
@@ -34,6 +47,8 @@ from qianshu.contracts.flow import contract_read as _contract_read
 from qianshu.contracts.flow import contract_row as _contract_row
 from qianshu.contracts.flow import owned_row as _owned_row
 from qianshu.contracts.flow import signing_path_for as _signing_path_for
+from qianshu.contracts.flow import stream as _stream
+from qianshu.contracts.handover import hand_over
 from qianshu.contracts.integration import (
     RETENTION_JOB,
     cancellation_blockers,
@@ -46,7 +61,13 @@ from qianshu.contracts.integration import (
     privacy_retained_for,
     retention_sweep,
 )
-from qianshu.contracts.flow import stream as _stream
+from qianshu.contracts.reminders import (
+    REMIND_JOB,
+    remind_now,
+    reminders_of,
+    run_reminders,
+    set_reminder_policy,
+)
 from qianshu.contracts.schemas import ContractRead
 from qianshu.contracts.signers import (
     decline,
@@ -64,12 +85,16 @@ from qianshu.storage import service as storage_service
 from qianshu.vault import service as vault_service
 
 __all__ = [
+    "BULK_JOB",
     "EXPIRE_JOB",
+    "REMIND_JOB",
     "RETENTION_JOB",
+    "approve_seal_use",
     "cancellation_blockers",
     "contact_indexes",
     "contract_events",
     "contract_pdf",
+    "create_bulk_send",
     "create_contract",
     "create_template",
     "decline",
@@ -78,14 +103,19 @@ __all__ = [
     "evidence_material",
     "evidence_subject",
     "expire_contract",
+    "get_bulk_send_or_raise",
     "get_contract_or_raise",
     "get_document_or_raise",
+    "get_seal_approval",
     "get_template_or_raise",
     "grant_access",
+    "hand_over",
     "is_sender",
     "link_pdf",
+    "list_bulk_sends",
     "list_contracts",
     "list_documents",
+    "list_seal_approvals",
     "list_templates",
     "on_account_cancelled",
     "original_pdf",
@@ -93,11 +123,17 @@ __all__ = [
     "privacy_delete_for_object",
     "privacy_parties_of",
     "privacy_retained_for",
+    "process_bulk_send",
+    "reject_seal_use",
+    "remind_now",
+    "reminders_of",
     "request_access_code",
     "request_intent_code",
     "retention_sweep",
     "revoke_contract",
+    "run_reminders",
     "send_contract",
+    "set_reminder_policy",
     "sign",
     "signing_path_for",
     "template_body",

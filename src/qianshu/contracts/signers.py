@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qianshu.contracts import flow
+from qianshu.contracts import approvals, flow, webhooks
 from qianshu.contracts.errors import (
     ContractState,
     FieldInvalid,
@@ -35,7 +35,7 @@ from qianshu.contracts.errors import (
     SignerMismatch,
     SignerNotRegistered,
 )
-from qianshu.contracts.models import Contract, ContractField, ContractRecipient
+from qianshu.contracts.models import Contract, ContractDocument, ContractField, ContractRecipient
 from qianshu.contracts.schemas import SIGNATURE_KINDS, AccessRead, SignerView, SignIn
 from qianshu.core.clock import Clock, as_utc
 from qianshu.core.deps import RequestContext
@@ -189,6 +189,7 @@ def grant_access(
     r.access_hash, r.access_until = _access_hash(access), clock.now() + ACCESS_TTL
     session.flush()
     flow.record(session, clock, r.contract_id, actor=r.id, action="contract.viewed", object_id=r.id, context=context)
+    webhooks.emit(session, clock, flow.contract_row(session, r.contract_id), "recipient.viewed", recipient=r)
     return AccessRead(access=access, expires_at=r.access_until)
 
 
@@ -236,10 +237,10 @@ def _check_values(fields: list[ContractField], values: dict[str, str]) -> dict[s
                 raise FieldInvalid("请勾选必选项", detail_en="A required checkbox is not ticked")
         elif f.kind == "date" and value:
             try:
-                date.fromisoformat(value)
+                value = date.fromisoformat(value).isoformat()  # drawn and stored as YYYY-MM-DD
             except ValueError:
                 raise FieldInvalid("日期格式应为 YYYY-MM-DD", detail_en="Dates are YYYY-MM-DD") from None
-        if len(value) > _MAX_TEXT or any(ord(c) < 32 for c in value):
+        if len(value) > _MAX_TEXT or any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in value):
             raise FieldInvalid("填写内容过长或含有控制字符", detail_en="A value is too long or has control characters")
         if f.required and not value:
             raise FieldInvalid("请完成所有必填项", detail_en="A required field is empty")
@@ -248,19 +249,29 @@ def _check_values(fields: list[ContractField], values: dict[str, str]) -> dict[s
     return clean
 
 
+def org_seal_appearance(session: Session, r: ContractRecipient, user_id: str, *, cross_page: bool) -> object:
+    """Return the organisation's seal appearance, only while `user_id` may use the seal."""
+    from qianshu.orgs import service as orgs_service
+    from qianshu.signing.schemas import SealAppearance
+
+    assert r.org_id is not None and r.seal_id is not None
+    image = orgs_service.seal_image_for_signing(session=session, org_id=r.org_id, user_id=user_id, seal_id=r.seal_id)
+    if cross_page:
+        document = session.get(ContractDocument, flow.contract_row(session, r.contract_id).document_id)
+        if document is None or len(document.pages) < 2:
+            raise InvalidInput("骑缝章需要至少两页的文档", detail_en="A cross-page seal needs at least two pages")
+    return SealAppearance(image_png=image, cross_page=cross_page)
+
+
 def _appearance(session: Session, r: ContractRecipient, user_id: str, data: SignIn) -> object:
     from qianshu.identity import service as identity_service
     from qianshu.signing import service as signing_service
-    from qianshu.signing.schemas import HandwritingAppearance, SealAppearance, TextAppearance
+    from qianshu.signing.schemas import HandwritingAppearance, TextAppearance
 
     if r.kind == "org":
-        from qianshu.orgs import service as orgs_service
-
-        assert r.org_id is not None and r.seal_id is not None
-        image = orgs_service.seal_image_for_signing(
-            session=session, org_id=r.org_id, user_id=user_id, seal_id=r.seal_id
-        )
-        return SealAppearance(image_png=image)
+        return org_seal_appearance(session, r, user_id, cross_page=data.cross_page_seal)
+    if data.cross_page_seal:
+        raise InvalidInput("个人签署方不能加盖骑缝章", detail_en="Person signers cannot apply a cross-page seal")
     if data.appearance == "seal":
         raise InvalidInput("个人签署方不能使用印章", detail_en="Person signers cannot use a seal")
     if data.appearance == "handwriting":
@@ -307,7 +318,12 @@ def sign(
     row = flow.lock_contract(session, r.contract_id)
     session.refresh(r)
     _check_turn(session, clock, row, r)
-    _apply_signature(session, clock, row, r, fields, values, appearance, cert, account, context)
+    if approvals.needs_approval(session, r):  # 用印审批: the keeper's approval applies the signature
+        approvals.request_approval(
+            session, clock, r, agent_id=account, values=values, cross_page=data.cross_page_seal, context=context
+        )
+    else:
+        _apply_signature(session, clock, row, r, fields, values, appearance, cert, account, context)
     return view_link(session=session, clock=clock, token=token, user_id=account)
 
 
@@ -316,6 +332,8 @@ def _check_turn(session: Session, clock: Clock, row: Contract, r: ContractRecipi
         raise SignerAlreadySigned()
     if r.status == "declined":
         raise ContractState("您已拒签该合同", detail_en="You declined this contract")
+    if r.status == approvals.AWAITING:
+        raise ContractState("用印申请正在等待印章管理员审批", detail_en="The seal use is waiting for approval")
     flow.require_open(row, clock)
     if r.routing_order != flow.active_order(flow.recipients_of(session, row.id)):
         raise NotYourTurn()
@@ -336,7 +354,7 @@ def _apply_signature(
     from qianshu.pki import service as pki_service
     from qianshu.pki.schemas import CertificateRead
     from qianshu.signing import service as signing_service
-    from qianshu.signing.schemas import Rect
+    from qianshu.signing.schemas import FieldValue, Rect
 
     assert isinstance(cert, CertificateRead)
     runtime = runtime_of(session)
@@ -355,6 +373,16 @@ def _apply_signature(
         rect=Rect(x1=spot.x1, y1=spot.y1, x2=spot.x2, y2=spot.y2),
         reason="盖章" if r.kind == "org" else "签署",
         location="中国",
+        values=[  # drawn as part of this signature, so they are signed with it
+            FieldValue(
+                kind=f.kind,  # type: ignore[arg-type]  # a non-signature kind: text, date or checkbox
+                page=f.page,
+                rect=Rect(x1=f.x1, y1=f.y1, x2=f.x2, y2=f.y2),
+                value=values[f.id],
+            )
+            for f in fields
+            if f.id in values and f.kind not in SIGNATURE_KINDS
+        ],
     )
     blob = storage_service.store_blob(
         session=session, clock=clock, owner_id=flow.SYSTEM, stream=signed, media_type="application/pdf"
@@ -390,10 +418,14 @@ def _apply_signature(
         context=context,
     )
     log.info("contract_signed", contract_id=row.id, recipient_id=r.id, signatures=row.signatures)
+    webhooks.emit(session, clock, row, "recipient.signed", recipient=r)
     if flow.active_order(flow.recipients_of(session, row.id)) is None:
         _complete(session, clock, row, signed)
     else:
         flow.notify_next_group(session, clock, row.id, done_order=r.routing_order)
+
+
+apply_signature = _apply_signature  # seal-use approval finishes a confirmed signature (approvals)
 
 
 def _complete(session: Session, clock: Clock, row: Contract, signed: bytes) -> None:
@@ -418,6 +450,7 @@ def _complete(session: Session, clock: Clock, row: Contract, signed: bytes) -> N
         action="contract.completed",
         data={"signed_sha256": blob.sha256, "signatures": row.signatures},
     )
+    webhooks.emit(session, clock, row, "contract.completed")
     head = evidence_service.chain_head(session=session, stream=flow.stream(row.id))
     leaf = translog.append_entry(
         session=session,

@@ -217,6 +217,45 @@ TEMPLATES: dict[str, Template] = {
         subject_zh="合同已撤回",
         subject_en="a contract was revoked",
     ),
+    "contract_seal_approval_request": _notice(
+        params={"approval"},
+        zh="经办人申请使用企业印章签署合同，请登录 {base_url}/seal-approvals/{approval} 审批。",
+        en="An agent asks to use your organisation's seal on a contract. Decide at "
+        "{base_url}/seal-approvals/{approval}",
+        subject_zh="用印审批申请",
+        subject_en="a seal-use request to decide",
+    ),
+    "contract_seal_rejected": _notice(
+        params={"contract"},
+        zh="合同 {contract} 的用印申请未获批准，请登录 {base_url}/contracts 查看原因，可修改后重新签署。",
+        en="The seal use on contract {contract} was not approved. See why at {base_url}/contracts; "
+        "you may sign again.",
+        subject_zh="用印申请未获批准",
+        subject_en="a seal-use request was rejected",
+    ),
+    "contract_reminder": _notice(
+        params={"token"},
+        zh="提醒：您有一份合同仍在等待您签署，请打开链接查看并签署：{base_url}/sign/{token}",
+        en="Reminder: a contract is still waiting for your signature. Open it here: {base_url}/sign/{token}",
+        subject_zh="合同待签署提醒",
+        subject_en="reminder: a contract to sign",
+    ),
+    "contract_deadline_reminder": _notice(
+        params={"token", "deadline"},
+        zh="提醒：您待签署的合同将于 {deadline}（北京时间）截止签署，请尽快打开链接签署：{base_url}/sign/{token}",
+        en="Reminder: a contract waiting for your signature closes at {deadline} (China time). "
+        "Sign it here: {base_url}/sign/{token}",
+        subject_zh="合同即将截止签署",
+        subject_en="a contract closes soon",
+    ),
+    "contract_handover": _notice(
+        params={"token"},
+        zh="一份企业合同的签署已转交给您，请打开链接查看并代表企业签署：{base_url}/sign/{token}",
+        en="The signing of a contract for your organisation was handed over to you. "
+        "Open it here: {base_url}/sign/{token}",
+        subject_zh="企业合同签署已转交给您",
+        subject_en="a contract signing handed over to you",
+    ),
     "org_invitation": _notice(
         params={"org_name", "role"},
         zh="{org_name} 邀请您以“{role}”身份加入企业。请登录 {base_url}/orgs 查看并接受邀请。",

@@ -8,6 +8,12 @@ invitations) and `seals` (seal images, grants, use approval).
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from qianshu.core.clock import Clock
+from qianshu.core.deps import RequestContext
 from qianshu.orgs.applications import (
     OrgInfo,
     check_uscc,
@@ -86,9 +92,11 @@ __all__ = [
     "list_my_orgs",
     "list_review_queue",
     "list_seals",
+    "may_approve_seal_use",
     "member_role",
     "my_invitations",
     "parse_amount",
+    "record_seal_use",
     "remove_member",
     "request_legal_rep_confirmation",
     "requires_approval",
@@ -96,6 +104,7 @@ __all__ = [
     "revoke_grant",
     "revoke_invitation",
     "seal_image_for_signing",
+    "seal_keepers",
     "set_seal_approval",
     "set_seal_status",
     "start_micro_deposit",
@@ -105,3 +114,52 @@ __all__ = [
     "upload_seal",
     "view_confirmation",
 ]
+
+
+# --- seal-use approval (用印审批), for the contracts workflow ----------------------------------
+
+_SEAL_USE_ACTIONS = ("org.seal_use_requested", "org.seal_use_approved", "org.seal_use_rejected")
+
+
+def may_approve_seal_use(*, session: Session, org_id: str, user_id: str) -> bool:
+    """Tell whether the user decides on uses of the organisation's seals (owner, admin, seal keeper)."""
+    from qianshu.orgs.records import membership
+    from qianshu.orgs.roles import Permission, allows
+
+    member = membership(session, org_id=org_id, user_id=user_id)
+    return member is not None and allows(member.role, Permission.MANAGE_SEALS)
+
+
+def seal_keepers(*, session: Session, org_id: str) -> list[str]:
+    """Return the user ids of the members who decide on seal use (to tell them of a request)."""
+    from sqlalchemy import select
+
+    from qianshu.orgs.models import OrgMember
+    from qianshu.orgs.records import ACTIVE
+    from qianshu.orgs.roles import Permission, allows
+
+    rows = session.scalars(
+        select(OrgMember).where(OrgMember.org_id == org_id, OrgMember.status == ACTIVE).order_by(OrgMember.id)
+    )
+    return [m.user_id for m in rows if allows(m.role, Permission.MANAGE_SEALS)]
+
+
+def record_seal_use(
+    *,
+    session: Session,
+    clock: Clock,
+    org_id: str,
+    actor: str,
+    action: str,
+    object_id: str,
+    data: dict[str, Any],
+    context: RequestContext | None = None,
+) -> str:
+    """Record a seal-use request or decision on the organisation's audit chain; return the event id."""
+    from qianshu.orgs.records import audit
+
+    if action not in _SEAL_USE_ACTIONS:
+        raise ValueError(action)
+    return audit(
+        session, clock, org_id=org_id, actor=actor, action=action, object_id=object_id, data=data, context=context
+    )

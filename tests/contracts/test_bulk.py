@@ -1,0 +1,165 @@
+"""Bulk send: a CSV against a template, one contract per good row, bad rows reported by line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from qianshu.core.runtime import Runtime
+from tests.contracts.conftest import Sent
+from tests.contracts.test_api import BODY, _problem
+
+SENDER = "13900139000"
+CSV = "text/csv"
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**settings_overrides, "contract_bulk_batch_rows": 2, "contract_bulk_max_rows": 6}
+
+
+def _template(c: Any) -> str:
+    r = c.post("/api/v1/templates", json={"title": "服务合同", "body": BODY})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _csv(*lines: str) -> str:
+    return "\r\n".join(lines) + "\r\n"
+
+
+GOOD_AND_BAD = _csv(
+    "name,phone,email,甲方,乙方,事项",
+    "李四,13800138001,,甲公司,李四,软件开发",  # line 2: good
+    "王五,1380013,,甲公司,王五,软件开发",  # line 3: bad phone
+    "赵六,13800138003,,甲公司,赵六,",  # line 4: missing variable
+    "",  # a blank line is skipped (line 5)
+    "钱七,,qian@example.com,甲公司,钱七,测试服务",  # line 6: good, by e-mail
+    "孙八,,,甲公司,孙八,咨询",  # line 7: no contact
+)
+
+
+def test_bulk_send_creates_good_rows_and_reports_bad_ones_with_progress(
+    api: Callable[..., Any], make_person: Callable[..., str], sent: Sent, runtime: Runtime, run_jobs: Callable[[], int]
+) -> None:
+    from qianshu.contracts import service as contracts_service
+
+    make_person(SENDER, verified=False)
+    sender = api(SENDER)
+    tpl = _template(sender)
+    data = b"\xef\xbb\xbf" + GOOD_AND_BAD.encode("utf-8")  # UTF-8 with BOM, as Excel saves it
+    r = sender.post(f"/api/v1/templates/{tpl}/bulk-sends", content=data, headers={"content-type": CSV})
+    assert r.status_code == 202, r.text
+    bulk = r.json()
+    assert bulk["status"] == "queued" and bulk["total"] == 5 and bulk["done"] == 0
+
+    # one batch (two rows) at a time: the progress shows in between
+    with runtime.transaction() as s:
+        assert contracts_service.process_bulk_send(session=s, clock=runtime.clock, bulk_id=bulk["id"]) == 2
+    mid = sender.get(f"/api/v1/bulk-sends/{bulk['id']}").json()
+    assert mid["status"] == "running" and mid["done"] == 2 and mid["succeeded"] == 1
+
+    run_jobs()
+    done = sender.get(f"/api/v1/bulk-sends/{bulk['id']}").json()
+    assert done["status"] == "done" and done["done"] == 5 and done["finished_at"]
+    assert [x["line"] for x in done["results"]] == [2, 6] and done["succeeded"] == 2
+    reasons = {e["line"]: e["reason"] for e in done["errors"]}
+    assert sorted(reasons) == [3, 4, 7] and done["failed"] == 3
+    assert "手机号格式不正确" in reasons[3]
+    assert "缺少模板变量" in reasons[4] and "事项" in reasons[4]
+    assert "缺少手机号或邮箱" in reasons[7]
+
+    # each good row is a sent contract made from the template; its signer was asked to sign
+    for result in done["results"]:
+        contract = sender.get(f"/api/v1/contracts/{result['contract_id']}").json()
+        assert contract["status"] == "sent" and contract["fields"][0]["kind"] == "signature"
+    titles = {sender.get(f"/api/v1/contracts/{x['contract_id']}").json()["title"] for x in done["results"]}
+    assert titles == {"服务合同（李四）", "服务合同（钱七）"}
+    assert sent.last("13800138001", "contract_sign_request")
+    assert [m for m in sent.items if m.get("email") == "qian@example.com"]
+    assert not [m for m in sent.items if m.get("phone") == "13800138003"]
+    assert [b["id"] for b in sender.get("/api/v1/bulk-sends").json()] == [bulk["id"]]
+
+
+def test_gbk_csv_is_read(api: Callable[..., Any], make_person: Callable[..., str], run_jobs: Callable[[], int]) -> None:
+    make_person(SENDER, verified=False)
+    sender = api(SENDER)
+    tpl = _template(sender)
+    data = _csv("姓名,手机号,甲方,乙方,事项", "李四,13800138001,甲公司,李四,软件开发").encode("gbk")
+    r = sender.post(f"/api/v1/templates/{tpl}/bulk-sends", content=data, headers={"content-type": CSV})
+    assert r.status_code == 202, r.text
+    run_jobs()
+    done = sender.get(f"/api/v1/bulk-sends/{r.json()['id']}").json()
+    assert done["succeeded"] == 1 and done["errors"] == []
+    title = sender.get(f"/api/v1/contracts/{done['results'][0]['contract_id']}").json()["title"]
+    assert title == "服务合同（李四）"
+
+
+def test_unusable_files_are_refused_whole_and_create_nothing(
+    api: Callable[..., Any], make_person: Callable[..., str]
+) -> None:
+    make_person(SENDER, verified=False)
+    sender = api(SENDER)
+    tpl = _template(sender)
+    url = f"/api/v1/templates/{tpl}/bulk-sends"
+
+    def post(data: bytes, content_type: str = CSV) -> Any:
+        return sender.post(url, content=data, headers={"content-type": content_type})
+
+    bad = "contract-bulk-file-invalid"
+    body = _problem(post(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"), 422, bad)
+    assert "不是 CSV" in body["detail"]
+    _problem(post(b"PK\x03\x04\x14\x00\x06\x00"), 422, bad)  # an .xlsx
+    _problem(post(b""), 422, bad)
+    _problem(post(b"name,phone\n"), 422, bad)  # the template's variable columns are missing
+    body = _problem(post(_csv("name,甲方,乙方,事项", "x,a,b,c").encode()), 422, bad)
+    assert "phone" in body["detail"]
+    body = _problem(post(_csv("phone,甲方,乙方,事项").encode()), 422, bad)  # no data rows
+    rows = [f"1380013800{i},a,b,c" for i in range(7)]
+    body = _problem(post(_csv("phone,甲方,乙方,事项", *rows).encode()), 422, bad)
+    assert "最多发起 6 份" in body["detail"]
+    _problem(post(_csv("phone,phone,甲方,乙方,事项", "1,1,a,b,c").encode()), 422, bad)
+    _problem(post(b"phone,x\n\xff\xfe\xfa", CSV), 422, bad)  # neither UTF-8 nor GBK
+    _problem(post(b"phone\n", "application/pdf"), 400)
+    _problem(post(b"x" * (1024 * 1024 + 1)), 413, "contract-bulk-too-large")
+    _problem(
+        sender.post(
+            "/api/v1/templates/tpl_aaaaaaaaaaaaaaaaaaaa/bulk-sends",
+            content=b"phone\n1\n",
+            headers={"content-type": CSV},
+        ),
+        404,
+    )
+    _problem(sender.get("/api/v1/bulk-sends/bulk_aaaaaaaaaaaaaaaaaaaa"), 404, "contract-bulk-not-found")
+    assert sender.get("/api/v1/bulk-sends").json() == []
+    assert sender.get("/api/v1/contracts").json()["items"] == []
+
+
+def test_bulk_pages_upload_show_progress_and_refuse_a_non_csv(
+    browser: Callable[..., Any],
+    api: Callable[..., Any],
+    make_person: Callable[..., str],
+    run_jobs: Callable[[], int],
+) -> None:
+    make_person(SENDER, verified=False)
+    tpl = _template(api(SENDER))
+    page = browser(SENDER)
+    html = {"accept": "text/html"}
+    r = page.get("/bulk-sends", headers=html)
+    assert r.status_code == 200 and 'id="bulk-form"' in r.text and "甲方" in r.text
+    csrf = {"csrf_token": str(page.cookies.get("qs_csrf")), "template_id": tpl}
+    r = page.post("/bulk-sends", data=csrf, files={"file": ("a.pdf", b"%PDF-1.7\n", "application/pdf")}, headers=html)
+    assert r.status_code == 422 and "不是 CSV" in r.text
+    data = _csv("name,phone,甲方,乙方,事项", "李四,13800138001,甲,乙,丙", "王五,1380,甲,乙,丙").encode()
+    r = page.post("/bulk-sends", data=csrf, files={"file": ("signers.csv", data, CSV)}, headers=html)
+    assert r.status_code == 303 and r.headers["location"].startswith("/bulk-sends/bulk_")
+    progress_url = r.headers["location"].split("?")[0]
+    r = page.get(progress_url, headers=html)
+    assert r.status_code == 200 and 'http-equiv="refresh"' in r.text and "0 / 2" in r.text
+    run_jobs()
+    r = page.get(progress_url, headers=html)
+    assert r.status_code == 200 and 'http-equiv="refresh"' not in r.text and "2 / 2" in r.text
+    assert 'data-line="3"' in r.text and "手机号格式不正确" in r.text
+
