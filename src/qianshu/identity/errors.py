@@ -185,10 +185,17 @@ class ProviderUnavailable(ServiceUnavailable):
     title = "实名核验服务暂不可用"
     title_en = "The verification provider is unavailable"
 
-    def __init__(self, reason: str, *, sent: bool) -> None:
-        super().__init__(
-            "实名核验服务暂不可用，已为您保留申请并将自动重试",
-            detail_en="The verification provider is unavailable; we keep the request and retry automatically",
-        )
+    def __init__(self, reason: str, *, sent: bool, retrying: bool = True) -> None:
+        if retrying:
+            super().__init__(
+                "实名核验服务暂不可用，已为您保留申请并将自动重试",
+                detail_en="The verification provider is unavailable; we keep the request and retry automatically",
+            )
+        else:
+            super().__init__(
+                "实名核验服务暂不可用，本次核验未完成、未作任何认证，请稍后再试",
+                detail_en="The verification provider is unavailable; nothing was checked or verified. Try again later",
+                reason=reason,
+            )
         self.reason = reason
         self.sent = sent

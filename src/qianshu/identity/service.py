@@ -5,7 +5,9 @@ Promises kept here (docs/identity.md, docs/promises.md): A4 (2/3/4-element and f
 provider adapters, ID numbers validated locally first), A5 (manual review with other documents),
 A7 (signing needs the configured level: `can_sign`, `require_signing_identity`), A8 (age gate and
 guardian consent), P2 (separate consent per sensitive purpose; withdrawal stops processing),
-P9 (each provider call in the sharing register), P10 (each staff opening logged for the person).
+P9 (each provider call in the sharing register, also `check_name_and_id` of someone else's name
+and ID number, e.g. an organisation's legal representative), P10 (each staff opening logged for
+the person).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from qianshu.identity.person import (
 from qianshu.identity.review import decide_review, get_review, list_reviews, reveal_review, submit_review
 from qianshu.identity.schemas import IdentityOverview, LevelOption
 from qianshu.identity.store import OPEN
+from qianshu.identity.third_party import check_name_and_id
 from qianshu.privacy import service as privacy_service
 from qianshu.privacy.centre_schemas import DataSection, SharingRead, StaffAccessRead
 
@@ -58,6 +61,7 @@ __all__ = [
     "CHECK_JOB",
     "can_sign",
     "cancel_verification",
+    "check_name_and_id",
     "confirm_guardian_consent",
     "decide_review",
     "ensure_certificate",
@@ -134,9 +138,7 @@ def personal_data_for(*, session: Session, user_id: str) -> DataSection | None:
 
 def list_staff_access(*, session: Session, subject_id: str, locale: str = "zh-CN") -> list[StaffAccessRead]:
     """Return every staff opening of the person's data, newest first, with the staff's notes (P10)."""
-    return privacy_service.list_staff_access(
-        session=session, subject_id=subject_id, with_note=True, locale=locale
-    )
+    return privacy_service.list_staff_access(session=session, subject_id=subject_id, with_note=True, locale=locale)
 
 
 def list_sharing(*, session: Session, subject_id: str) -> list[SharingRead]:

@@ -8,17 +8,20 @@ readable message and the error's status code. The sandbox bank's pages ride alon
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from qianshu.core.auth import PageOperator, PageUser, Principal
-from qianshu.core.deps import ClockDep, ContextDep, DbSession, SettingsDep
-from qianshu.core.errors import InvalidInput, QianshuError, ServiceUnavailable
+from qianshu.core.clock import Clock
+from qianshu.core.deps import ClockDep, ContextDep, DbSession, RequestContext, SettingsDep
+from qianshu.core.errors import InvalidInput, QianshuError
 from qianshu.orgs import persons, sandbox
 from qianshu.orgs import service as orgs_service
 from qianshu.orgs.roles import LABELS, Permission, Role, allows
@@ -72,11 +75,36 @@ def _attempt(
         return on_error(exc)
 
 
+@dataclass(frozen=True)
+class Acting:
+    """A signed-in member acting on an organisation page: the request and what every service call takes."""
+
+    request: Request
+    user: Principal
+    session: Session
+    clock: Clock
+    context: RequestContext
+
+    def on(self, org_id: str) -> dict[str, Any]:
+        """Return the keyword arguments every orgs service action takes for `org_id`."""
+        return {
+            "session": self.session,
+            "clock": self.clock,
+            "actor_id": self.user.user_id,
+            "org_id": org_id,
+            "context": self.context,
+        }
+
+
+def _acting(request: Request, user: PageUser, session: DbSession, clock: ClockDep, context: ContextDep) -> Acting:
+    return Acting(request=request, user=user, session=session, clock=clock, context=context)
+
+
+ActingDep = Annotated[Acting, Depends(_acting)]
+
+
 def _is_verified(session: Session, user_id: str) -> bool:
-    try:
-        return persons.is_verified(session=session, user_id=user_id)
-    except ServiceUnavailable:  # the identity service cannot tell: show the hint
-        return False
+    return persons.is_verified(session=session, user_id=user_id)
 
 
 def _role_labels(locale: str) -> dict[str, str]:
@@ -226,195 +254,67 @@ def apply_page(org_id: str, request: Request, user: PageUser, session: DbSession
 
 
 def _step(
-    org_id: str,
-    request: Request,
-    session: Session,
-    user: Principal,
-    step: str,
-    action: Callable[[], object],
-    notice: str,
-    values: dict[str, str] | None = None,
+    act: Acting, org_id: str, step: str, call: Callable[..., object], notice: str, values: dict[str, str] | None = None
 ) -> Response:
-    def act() -> Response:
-        action()
+    """Run `call(**act.on(org_id))`; redirect to the wizard with `notice`, or re-render `step` with the error."""
+
+    def run() -> Response:
+        call(**act.on(org_id))
         return _redirect(f"/orgs/{org_id}/apply", notice)
 
     return _attempt(
-        session,
-        act,
-        lambda exc: _apply_page(request, session, user, org_id, error=exc, values=values, revealed_step=step),
+        act.session,
+        run,
+        lambda exc: _apply_page(
+            act.request, act.session, act.user, org_id, error=exc, values=values, revealed_step=step
+        ),
     )
 
 
 @router.post("/orgs/{org_id}/apply/licence", response_model=None)
-def apply_licence(
-    org_id: str,
-    request: Request,
-    file: Upload,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    context: ContextDep,
-) -> Response:
+def apply_licence(org_id: str, file: Upload, act: ActingDep, settings: SettingsDep) -> Response:
     """Upload the business licence."""
-    org_id = org_id[:40]
-    return _step(
-        org_id,
-        request,
-        session,
-        user,
-        "licence",
-        lambda: orgs_service.upload_licence(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            data=_read_upload(file, settings.org_document_max_bytes),
-            context=context,
-        ),
-        "orgs_licence_uploaded",
-    )
+    data = _read_upload(file, settings.org_document_max_bytes)
+    return _step(act, org_id[:40], "licence", partial(orgs_service.upload_licence, data=data), "orgs_licence_uploaded")
 
 
 @router.post("/orgs/{org_id}/apply/legal-rep", response_model=None)
 def apply_legal_rep(
-    org_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    name: FormStr = "",
-    id_number: FormStr = "",
-    authorised: OptFormStr = "",
+    org_id: str, act: ActingDep, name: FormStr = "", id_number: FormStr = "", authorised: OptFormStr = ""
 ) -> Response:
     """Submit the legal representative."""
-    org_id = org_id[:40]
     data = LegalRepIn.model_construct(name=name, id_number=id_number, authorised=authorised == "yes")
-    return _step(
-        org_id,
-        request,
-        session,
-        user,
-        "legal_rep",
-        lambda: orgs_service.submit_legal_rep(
-            session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=data, context=context
-        ),
-        "orgs_legal_rep_verified",
-        values={"legal_rep_name": name},
-    )
+    call = partial(orgs_service.submit_legal_rep, data=data)
+    return _step(act, org_id[:40], "legal_rep", call, "orgs_legal_rep_verified", values={"legal_rep_name": name})
 
 
 @router.post("/orgs/{org_id}/apply/letter", response_model=None)
-def apply_letter(
-    org_id: str,
-    request: Request,
-    file: Upload,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    context: ContextDep,
-) -> Response:
+def apply_letter(org_id: str, file: Upload, act: ActingDep, settings: SettingsDep) -> Response:
     """Upload the authorisation letter naming me as agent."""
-    org_id = org_id[:40]
-    return _step(
-        org_id,
-        request,
-        session,
-        user,
-        "agent",
-        lambda: orgs_service.upload_authorisation_letter(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            data=_read_upload(file, settings.org_document_max_bytes),
-            context=context,
-        ),
-        "orgs_letter_uploaded",
-    )
+    call = partial(orgs_service.upload_authorisation_letter, data=_read_upload(file, settings.org_document_max_bytes))
+    return _step(act, org_id[:40], "agent", call, "orgs_letter_uploaded")
 
 
 @router.post("/orgs/{org_id}/apply/confirmation", response_model=None)
-def apply_confirmation(
-    org_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    phone: FormStr = "",
-) -> Response:
+def apply_confirmation(org_id: str, act: ActingDep, phone: FormStr = "") -> Response:
     """Ask the legal representative by SMS to confirm me as agent."""
-    org_id = org_id[:40]
-    return _step(
-        org_id,
-        request,
-        session,
-        user,
-        "agent",
-        lambda: orgs_service.request_legal_rep_confirmation(
-            session=session, clock=clock, actor_id=user.user_id, org_id=org_id, phone=phone, context=context
-        ),
-        "orgs_confirmation_sent",
-        values={"phone": phone},
-    )
+    call = partial(orgs_service.request_legal_rep_confirmation, phone=phone)
+    return _step(act, org_id[:40], "agent", call, "orgs_confirmation_sent", values={"phone": phone})
 
 
 @router.post("/orgs/{org_id}/apply/deposit", response_model=None)
-def apply_deposit(
-    org_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    bank_name: FormStr = "",
-    account_number: FormStr = "",
-) -> Response:
+def apply_deposit(org_id: str, act: ActingDep, bank_name: FormStr = "", account_number: FormStr = "") -> Response:
     """Start the micro-deposit check of the corporate account."""
-    org_id = org_id[:40]
     data = DepositStart.model_construct(bank_name=bank_name, account_number=account_number)
-    return _step(
-        org_id,
-        request,
-        session,
-        user,
-        "bank",
-        lambda: orgs_service.start_micro_deposit(
-            session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=data, context=context
-        ),
-        "orgs_deposit_sent",
-        values={"bank_name": bank_name},
-    )
+    call = partial(orgs_service.start_micro_deposit, data=data)
+    return _step(act, org_id[:40], "bank", call, "orgs_deposit_sent", values={"bank_name": bank_name})
 
 
 @router.post("/orgs/{org_id}/apply/deposit/confirm", response_model=None)
-def apply_deposit_confirm(
-    org_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    amount: FormStr = "",
-) -> Response:
+def apply_deposit_confirm(org_id: str, act: ActingDep, amount: FormStr = "") -> Response:
     """Confirm the amount that arrived."""
-    org_id = org_id[:40]
-    data = DepositConfirm.model_construct(amount=amount)
-    return _step(
-        org_id,
-        request,
-        session,
-        user,
-        "bank",
-        lambda: orgs_service.confirm_micro_deposit(
-            session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=data, context=context
-        ),
-        "orgs_bank_verified",
-    )
+    call = partial(orgs_service.confirm_micro_deposit, data=DepositConfirm.model_construct(amount=amount))
+    return _step(act, org_id[:40], "bank", call, "orgs_bank_verified")
 
 
 # --- the legal representative's confirmation ------------------------------------------------
@@ -495,203 +395,104 @@ def org_page(org_id: str, request: Request, user: PageUser, session: DbSession, 
 
 
 def _on_detail(
-    org_id: str,
-    request: Request,
-    session: Session,
-    clock: ClockDep,
-    user: Principal,
-    action: Callable[[], object],
-    notice: str,
+    act: Acting, org_id: str, call: Callable[..., object], notice: str, done: Callable[[], str] | None = None
 ) -> Response:
-    def act() -> Response:
-        action()
-        return _redirect(f"/orgs/{org_id}", notice)
+    """Run `call(**act.on(org_id))`; redirect (to `done()` or the organisation) or re-render it with the error."""
 
-    return _attempt(session, act, lambda exc: _detail_page(request, session, clock, user, org_id, exc))
+    def run() -> Response:
+        call(**act.on(org_id))
+        return _redirect(done() if done else f"/orgs/{org_id}", notice)
 
-
-@router.post("/orgs/{org_id}/invitations", response_model=None)
-def invite(
-    org_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    contact: FormStr = "",
-    role: FormStr = "member",
-) -> Response:
-    """Invite a phone number or e-mail address."""
-    org_id = org_id[:40]
-
-    def action() -> object:
-        if role not in {r.value for r in Role}:
-            raise InvalidInput("请选择角色", detail_en="Choose a role")
-        value = contact.strip()
-        if not value:
-            raise InvalidInput("请输入手机号或邮箱地址", detail_en="Enter a mobile number or an e-mail address")
-        data = InvitationCreate.model_construct(
-            phone=None if "@" in value else value, email=value if "@" in value else None, role=role
-        )
-        return orgs_service.invite_member(
-            session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=data, context=context
-        )
-
-    return _on_detail(org_id, request, session, clock, user, action, "orgs_invited")
-
-
-@router.post("/orgs/{org_id}/invitations/{invitation_id}/revoke", response_model=None)
-def revoke_invitation(
-    org_id: str,
-    invitation_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> Response:
-    """Withdraw an invitation."""
-    org_id = org_id[:40]
-    return _on_detail(
-        org_id,
-        request,
-        session,
-        clock,
-        user,
-        lambda: orgs_service.revoke_invitation(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            invitation_id=invitation_id[:40],
-            context=context,
-        ),
-        "orgs_invitation_revoked",
+    return _attempt(
+        act.session, run, lambda exc: _detail_page(act.request, act.session, act.clock, act.user, org_id, exc)
     )
 
 
+def _role(role: str) -> str:
+    if role not in {r.value for r in Role}:
+        raise InvalidInput("请选择角色", detail_en="Choose a role")
+    return role
+
+
+def _invitation(contact: str, role: str) -> InvitationCreate:
+    value = contact.strip()
+    _role(role)
+    if not value:
+        raise InvalidInput("请输入手机号或邮箱地址", detail_en="Enter a mobile number or an e-mail address")
+    return InvitationCreate.model_construct(
+        phone=None if "@" in value else value, email=value if "@" in value else None, role=role
+    )
+
+
+@router.post("/orgs/{org_id}/invitations", response_model=None)
+def invite(org_id: str, act: ActingDep, contact: FormStr = "", role: FormStr = "member") -> Response:
+    """Invite a phone number or e-mail address."""
+
+    def call(**common: Any) -> object:
+        return orgs_service.invite_member(data=_invitation(contact, role), **common)
+
+    return _on_detail(act, org_id[:40], call, "orgs_invited")
+
+
+@router.post("/orgs/{org_id}/invitations/{invitation_id}/revoke", response_model=None)
+def revoke_invitation(org_id: str, invitation_id: str, act: ActingDep) -> Response:
+    """Withdraw an invitation."""
+    call = partial(orgs_service.revoke_invitation, invitation_id=invitation_id[:40])
+    return _on_detail(act, org_id[:40], call, "orgs_invitation_revoked")
+
+
 @router.post("/orgs/{org_id}/members/{member_id}/role", response_model=None)
-def change_role(
-    org_id: str,
-    member_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    role: FormStr = "",
-) -> Response:
+def change_role(org_id: str, member_id: str, act: ActingDep, role: FormStr = "") -> Response:
     """Change a member's role."""
-    org_id = org_id[:40]
 
-    def action() -> object:
-        if role not in {r.value for r in Role}:
-            raise InvalidInput("请选择角色", detail_en="Choose a role")
-        return orgs_service.change_role(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            user_id=member_id[:40],
-            role=role,
-            context=context,
-        )
+    def call(**common: Any) -> object:
+        return orgs_service.change_role(user_id=member_id[:40], role=_role(role), **common)
 
-    return _on_detail(org_id, request, session, clock, user, action, "orgs_role_changed")
+    return _on_detail(act, org_id[:40], call, "orgs_role_changed")
 
 
 @router.post("/orgs/{org_id}/members/{member_id}/remove", response_model=None)
-def remove_member(
-    org_id: str,
-    member_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> Response:
+def remove_member(org_id: str, member_id: str, act: ActingDep) -> Response:
     """Remove a member (or leave the organisation)."""
     org_id = org_id[:40]
-
-    def act() -> Response:
-        orgs_service.remove_member(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            user_id=member_id[:40],
-            context=context,
-        )
-        if member_id == user.user_id:
-            return _redirect("/orgs", "orgs_left")
-        return _redirect(f"/orgs/{org_id}", "orgs_member_removed")
-
-    return _attempt(session, act, lambda exc: _detail_page(request, session, clock, user, org_id, exc))
+    leaving = member_id == act.user.user_id
+    return _on_detail(
+        act,
+        org_id,
+        partial(orgs_service.remove_member, user_id=member_id[:40]),
+        "orgs_left" if leaving else "orgs_member_removed",
+        done=lambda: "/orgs" if leaving else f"/orgs/{org_id}",
+    )
 
 
 @router.post("/orgs/{org_id}/seals/generate", response_model=None)
 def generate_seal(
-    org_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    name: FormStr = "",
-    footer: FormStr = "",
-    requires_approval: OptFormStr = "",
+    org_id: str, act: ActingDep, name: FormStr = "", footer: FormStr = "", requires_approval: OptFormStr = ""
 ) -> Response:
     """Draw a seal from the organisation's name."""
-    org_id = org_id[:40]
     data = SealGenerate.model_construct(
         name=name or "合同专用章", footer=footer or None, requires_approval=requires_approval == "yes"
     )
-    return _on_detail(
-        org_id,
-        request,
-        session,
-        clock,
-        user,
-        lambda: orgs_service.create_generated_seal(
-            session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=data, context=context
-        ),
-        "orgs_seal_created",
-    )
+    return _on_detail(act, org_id[:40], partial(orgs_service.create_generated_seal, data=data), "orgs_seal_created")
 
 
 @router.post("/orgs/{org_id}/seals/upload", response_model=None)
 def upload_seal(
     org_id: str,
-    request: Request,
     file: Upload,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
+    act: ActingDep,
     settings: SettingsDep,
-    context: ContextDep,
     name: FormStr = "",
     requires_approval: OptFormStr = "",
 ) -> Response:
     """Upload a transparent PNG seal."""
-    org_id = org_id[:40]
-    return _on_detail(
-        org_id,
-        request,
-        session,
-        clock,
-        user,
-        lambda: orgs_service.upload_seal(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            name=name,
-            data=_read_upload(file, settings.seal_upload_max_bytes),
-            requires_approval=requires_approval == "yes",
-            context=context,
-        ),
-        "orgs_seal_created",
+    call = partial(
+        orgs_service.upload_seal,
+        name=name,
+        data=_read_upload(file, settings.seal_upload_max_bytes),
+        requires_approval=requires_approval == "yes",
     )
+    return _on_detail(act, org_id[:40], call, "orgs_seal_created")
 
 
 @router.get("/orgs/{org_id}/seals/{seal_id}/image.png", response_class=Response)
@@ -702,97 +503,28 @@ def seal_image(org_id: str, seal_id: str, user: PageUser, session: DbSession) ->
 
 
 @router.post("/orgs/{org_id}/seals/{seal_id}/approval", response_model=None)
-def seal_approval(
-    org_id: str,
-    seal_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    requires_approval: OptFormStr = "",
-) -> Response:
+def seal_approval(org_id: str, seal_id: str, act: ActingDep, requires_approval: OptFormStr = "") -> Response:
     """Turn use approval of a seal on or off."""
-    org_id = org_id[:40]
-    return _on_detail(
-        org_id,
-        request,
-        session,
-        clock,
-        user,
-        lambda: orgs_service.set_seal_approval(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            seal_id=seal_id[:40],
-            requires_approval=requires_approval == "yes",
-            context=context,
-        ),
-        "orgs_seal_updated",
-    )
+    call = partial(orgs_service.set_seal_approval, seal_id=seal_id[:40], requires_approval=requires_approval == "yes")
+    return _on_detail(act, org_id[:40], call, "orgs_seal_updated")
 
 
 @router.post("/orgs/{org_id}/seals/{seal_id}/grants", response_model=None)
-def grant_seal(
-    org_id: str,
-    seal_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    member: FormStr = "",
-    until: OptFormStr = "",
-) -> Response:
+def grant_seal(org_id: str, seal_id: str, act: ActingDep, member: FormStr = "", until: OptFormStr = "") -> Response:
     """Let a member use a seal, optionally until a day."""
-    org_id = org_id[:40]
 
-    def action() -> object:
+    def call(**common: Any) -> object:
         data = GrantCreate.model_construct(user_id=member[:40], expires_at=_end_of_day(until))
-        return orgs_service.grant_seal(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            seal_id=seal_id[:40],
-            data=data,
-            context=context,
-        )
+        return orgs_service.grant_seal(seal_id=seal_id[:40], data=data, **common)
 
-    return _on_detail(org_id, request, session, clock, user, action, "orgs_seal_granted")
+    return _on_detail(act, org_id[:40], call, "orgs_seal_granted")
 
 
 @router.post("/orgs/{org_id}/seals/{seal_id}/grants/{grant_id}/revoke", response_model=None)
-def revoke_grant(
-    org_id: str,
-    seal_id: str,
-    grant_id: str,
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> Response:
+def revoke_grant(org_id: str, seal_id: str, grant_id: str, act: ActingDep) -> Response:
     """End a member's permission to use a seal."""
-    org_id = org_id[:40]
-    return _on_detail(
-        org_id,
-        request,
-        session,
-        clock,
-        user,
-        lambda: orgs_service.revoke_grant(
-            session=session,
-            clock=clock,
-            actor_id=user.user_id,
-            org_id=org_id,
-            seal_id=seal_id[:40],
-            grant_id=grant_id[:40],
-            context=context,
-        ),
-        "orgs_grant_revoked",
-    )
+    call = partial(orgs_service.revoke_grant, seal_id=seal_id[:40], grant_id=grant_id[:40])
+    return _on_detail(act, org_id[:40], call, "orgs_grant_revoked")
 
 
 # --- operators ------------------------------------------------------------------------------
