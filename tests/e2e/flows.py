@@ -98,14 +98,19 @@ def _message_text(raw: bytes) -> str:
 
 
 def create_operator(
-    server: LiveServer, email: str = OPERATOR_EMAIL, password: str = PASSWORD
+    server: LiveServer, email: str = OPERATOR_EMAIL, password: str = PASSWORD, roles: tuple[str, ...] = ()
 ) -> tuple[str, str]:
-    """Create an operator account through the accounts service; return its login and password."""
+    """Create an operator account holding privacy sub-`roles`; return its login and password."""
     from qianshu.accounts import service as accounts_service
+    from qianshu.privacy import staff
 
     runtime = server.runtime
     with runtime.transaction() as session:
-        accounts_service.create_operator(session=session, clock=runtime.clock, email=email, password=password)
+        user = accounts_service.create_operator(
+            session=session, clock=runtime.clock, email=email, password=password
+        )
+        for role in roles:
+            staff.grant_role(session=session, clock=runtime.clock, actor="system", user_id=user.id, role=role)
     return email, password
 
 

@@ -28,7 +28,7 @@ def test_user_must_accept_a_new_major_policy_before_going_on(new_page: Any, live
     log_out(user)
 
     operator = new_page()
-    login, password = create_operator(live_server)
+    login, password = create_operator(live_server, roles=("privacy_officer",))  # publishing needs it (P10)
     log_in_with_password(operator, login, password)
     operator.click("#site-nav a[href='/operator']")
     operator.click("#operator-outbox")  # the console's tile for the message outbox

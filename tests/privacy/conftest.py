@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from qianshu.core.auth import Principal
 from qianshu.core.ids import new_id
+from qianshu.core.runtime import Runtime
 
 
 class SignedInClient(TestClient):
@@ -57,6 +58,18 @@ def client_as(app: Any) -> Iterator[ClientAs]:
     yield make
     for client in opened:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def officer_as(client_as: ClientAs, runtime: Runtime) -> Callable[..., SignedInClient]:
+    """Return `make(email, *roles)`: a client signed in as a real operator holding `roles`."""
+    from tests.privacy.centre_support import make_operator
+
+    def make(email: str = "dpo@example.com", *roles: str) -> SignedInClient:
+        principal = make_operator(runtime, email, roles)
+        return client_as(principal.user_id, role="operator")
+
+    return make
 
 
 def csrf(client: TestClient) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -9,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from qianshu.evidence import service as evidence_service
 from qianshu.privacy import service as privacy_service
-from tests.privacy.conftest import ClientAs
+from tests.privacy.conftest import ClientAs, SignedInClient, csrf
+
+OfficerAs = Callable[..., SignedInClient]
 
 PROBLEM = "application/problem+json"
 
@@ -101,8 +104,8 @@ def test_consent_changes_reject_bad_input(client_as: ClientAs) -> None:
     assert missing.status_code == 404
 
 
-def test_operators_publish_and_users_must_accept_again(client_as: ClientAs) -> None:
-    operator = client_as(role="operator")
+def test_operators_publish_and_users_must_accept_again(client_as: ClientAs, officer_as: OfficerAs) -> None:
+    operator = officer_as("dpo@example.com", "privacy_officer")
     user = client_as()
     first = user.get("/api/v1/me/consents").json()["current_policy"]["id"]
     user.post("/api/v1/privacy/acceptances", json={"policy_id": first})
@@ -129,8 +132,30 @@ def test_publishing_is_for_operators_only(client: TestClient, client_as: ClientA
     assert len(client.get("/api/v1/privacy/policies").json()) == 1
 
 
-def test_publishing_rejects_bad_input(client_as: ClientAs) -> None:
-    operator = client_as(role="operator")
+def test_publishing_needs_the_privacy_officer_role(officer_as: OfficerAs) -> None:
+    """Least privilege (P10): an operator with other sub-roles (or none) cannot publish a policy."""
+    html = {"Accept": "text/html"}
+    for email, roles in (("support@example.com", ("support", "reviewer", "security")), ("new@example.com", ())):
+        operator = officer_as(email, *roles)
+        refused = _publish(operator)
+        assert refused.status_code == 403 and refused.headers["content-type"].startswith(PROBLEM)
+        problem = refused.json()
+        assert problem["type"].endswith("staff-role-required") and "个人信息保护负责人" in problem["detail"]
+        page = operator.get("/operator/privacy", headers=html)  # the versions, but no form: a note instead
+        assert page.status_code == 200 and 'id="publish-needs-role"' in page.text
+        assert 'id="publish-form"' not in page.text
+        form = {"csrf_token": csrf(operator), "version": "2.0", "text": "# 新政策", "major": "1"}
+        denied = operator.post("/operator/privacy", data=form, headers=html)
+        assert denied.status_code == 403 and denied.headers["content-type"].startswith("text/html")
+        assert "您的运营角色无权执行此操作" in denied.text and "个人信息保护负责人" in denied.text
+    assert [p["version"] for p in operator.get("/api/v1/privacy/policies").json()] == ["1.0"]
+    officer = officer_as("dpo@example.com", "privacy_officer")
+    assert 'id="publish-form"' in officer.get("/operator/privacy", headers=html).text
+    assert _publish(officer).status_code == 201
+
+
+def test_publishing_rejects_bad_input(officer_as: OfficerAs) -> None:
+    operator = officer_as("dpo@example.com", "privacy_officer")
     assert _publish(operator, version="1.0").status_code == 409
     assert _publish(operator, version="two words").status_code == 422
     assert _publish(operator, text="").status_code == 422

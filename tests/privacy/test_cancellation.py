@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from qianshu.privacy import requests as requests_module
 from qianshu.privacy.centre_schemas import Blocker
 from qianshu.privacy.errors import CancellationBlocked, RequestStateConflict
 from qianshu.vault import service as vault_service
+from tests.conftest import retention_private_key_path
 from tests.privacy.centre_support import CHEAP_HASHING, Outbox, install_outbox, make_operator, register_user
 
 PHONE = "13800138201"
@@ -147,10 +149,12 @@ def test_retained_records_are_unreadable_by_staff_and_released_when_the_period_e
     clock.advance(timedelta(days=8))
     with runtime.transaction() as s:
         assert cancellation.execute(session=s, clock=clock, request_id=request_id)
-    private_key = (vault_service.retention_key_dir(runtime) / "private.key").read_bytes()
+    # the platform holds only the public key; the operator's offline copy of the private key opens
+    assert sorted(p.name for p in vault_service.retention_key_dir(runtime).iterdir()) == ["KID", "public.key"]
+    private_key = retention_private_key_path(runtime).read_bytes()
     with runtime.transaction() as s:
         records = list(s.query(RetainedRecord).filter_by(subject_id=user))
-        assert {r.source for r in records} == {"accounts.display_name", "accounts.phone"}
+        assert {r.source for r in records} == {"accounts.display_name", "accounts.phone", "pki.certificate"}
         assert all("张三".encode() not in r.sealed and PHONE.encode() not in r.sealed for r in records)
         for record in records:
             # the ordinary vault path (what staff tools use) cannot open them ...
@@ -177,6 +181,8 @@ def test_retained_records_are_unreadable_by_staff_and_released_when_the_period_e
         assert "张三" not in masked.model_dump_json() and PHONE not in masked.model_dump_json()
         # only the offline private key (a lawful disclosure) opens them
         opened = retention.open_retained_records(session=s, user_id=user, private_key=private_key)
+        certificate = opened.pop("pki.certificate")  # the certificate's DER (base64), sealed by pki
+        assert len(certificate) == 1 and "张三".encode() in base64.b64decode(certificate[0])
         assert opened == {"accounts.display_name": ["张三"], "accounts.phone": [PHONE]}
         kept = (records[0].id, bytes(records[0].sealed))
     # a legal hold keeps them past the period; once lifted, the sweep destroys the retention key
@@ -227,7 +233,7 @@ def test_cancellation_can_be_withdrawn_during_cooling_off(
 def contract_in_progress() -> Iterator[set[str]]:
     blocked: set[str] = set()
 
-    def check(*, session: Any, user_id: str) -> list[Blocker]:
+    def check(*, session: Any, user_id: str) -> list[Blocker | dict[str, Any]]:
         if user_id in blocked:
             return [
                 Blocker(

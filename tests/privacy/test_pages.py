@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from qianshu.core.clock import FrozenClock
 from qianshu.privacy import service as privacy_service
-from tests.privacy.conftest import ClientAs, csrf
+from tests.privacy.conftest import ClientAs, SignedInClient, csrf
+
+OfficerAs = Callable[..., SignedInClient]
 
 HTML = {"Accept": "text/html"}
 
@@ -157,8 +161,8 @@ def test_consents_page_grants_and_withdraws(
     assert bad.status_code == 422
 
 
-def test_operator_publishes_from_the_form(client_as: ClientAs, session: Session) -> None:
-    operator = client_as(role="operator")
+def test_operator_publishes_from_the_form(officer_as: OfficerAs, session: Session) -> None:
+    operator = officer_as("dpo@example.com", "privacy_officer")
     page = operator.get("/operator/privacy")
     assert page.status_code == 200 and 'id="publish-form"' in page.text
     form = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -1059,3 +1060,13 @@ def verify_code(
     return codes.verify_code(
         session=session, clock=clock, purpose=purpose, target_bidx=target_bidx, code=code, user_id=user_id
     )
+
+
+# --- retention (P13): the privacy sweep calls this daily ----------------------------------------
+
+
+def purge_expired_records(*, session: Session, clock: Clock, keep_user_ids: Collection[str] = ()) -> dict[str, int]:
+    """Delete old one-time codes, ended sessions and login throttles (audited); return counts by kind."""
+    from qianshu.accounts import purge
+
+    return purge.purge(session=session, clock=clock, keep_user_ids=keep_user_ids).as_dict()

@@ -294,7 +294,9 @@ def _certificates_section(*, session: Session, user_id: str) -> DataSection | No
         return None
     records = []
     for cert in certs:
-        names = x509.load_der_x509_certificate(cert.der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        names = []  # a redacted record (account cancelled) no longer holds the certificate
+        if not cert.redacted:
+            names = x509.load_der_x509_certificate(cert.der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         records.append(
             {
                 "certificate_id": cert.id,

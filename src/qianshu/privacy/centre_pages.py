@@ -13,6 +13,7 @@ from qianshu.core.deps import ClockDep, ContextDep, DbSession
 from qianshu.core.errors import QianshuError
 from qianshu.privacy import cancellation, centre, export, parties, preferences
 from qianshu.privacy import requests as requests_module
+from qianshu.privacy.rendering import column_label, readable_value
 from qianshu.privacy.staff import REASONS
 from qianshu.web.render import Notice, render
 
@@ -38,9 +39,7 @@ def message_of(request: Request, exc: QianshuError) -> str:
     return exc.detail_en if _locale(request).startswith("en") else exc.detail
 
 
-def attempt(
-    request: Request, action: Callable[[], Response], on_error: Callable[[str, int], Response]
-) -> Response:
+def attempt(request: Request, action: Callable[[], Response], on_error: Callable[[str, int], Response]) -> Response:
     """Run a form action; on a QianshuError show the page again with the message."""
     try:
         return action()
@@ -72,6 +71,8 @@ def _centre(
             "kinds": requests_module.KIND_LABELS,
             "statuses": requests_module.STATUS_LABELS,
             "notices": notices,
+            "readable": readable_value,
+            "column_label": column_label,
         },
         status_code=status_code,
     )
@@ -111,13 +112,9 @@ def centre_request(
             object_id=object_id or None,
             context=context,
         )
-        return RedirectResponse(
-            f"/privacy/centre/requests/{challenge.request_id}?sent={challenge.sent_to}", 303
-        )
+        return RedirectResponse(f"/privacy/centre/requests/{challenge.request_id}?sent={challenge.sent_to}", 303)
 
-    return attempt(
-        request, act, lambda msg, st: _centre(request, session, clock, user, error=msg, status_code=st)
-    )
+    return attempt(request, act, lambda msg, st: _centre(request, session, clock, user, error=msg, status_code=st))
 
 
 def _request_page(
@@ -130,9 +127,7 @@ def _request_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    item = requests_module.get_request(
-        session=session, clock=clock, user_id=user.user_id, request_id=request_id
-    )
+    item = requests_module.get_request(session=session, clock=clock, user_id=user.user_id, request_id=request_id)
     mine = [p for p in item.parties if p.party_id == user.user_id]
     return render(
         request,
@@ -219,9 +214,7 @@ def export_ask(request: Request, session: DbSession, clock: ClockDep, context: C
         created = export.request_export(session=session, clock=clock, user_id=user.user_id, context=context)
         return RedirectResponse(f"/privacy/centre/exports/{created.id}?token={created.token}", 303)
 
-    return attempt(
-        request, act, lambda msg, st: _centre(request, session, clock, user, error=msg, status_code=st)
-    )
+    return attempt(request, act, lambda msg, st: _centre(request, session, clock, user, error=msg, status_code=st))
 
 
 @router.get("/privacy/centre/exports/{export_id}", response_class=HTMLResponse)
@@ -260,9 +253,7 @@ def preferences_save(
         )
         return RedirectResponse("/privacy/centre?notice=privacy_preferences_saved#preferences", 303)
 
-    return attempt(
-        request, act, lambda msg, st: _centre(request, session, clock, user, error=msg, status_code=st)
-    )
+    return attempt(request, act, lambda msg, st: _centre(request, session, clock, user, error=msg, status_code=st))
 
 
 def _cancel_page(
@@ -293,13 +284,9 @@ def cancel_start(request: Request, session: DbSession, clock: ClockDep, context:
 
     def act() -> Response:
         challenge = cancellation.start(session=session, clock=clock, user_id=user.user_id, context=context)
-        return RedirectResponse(
-            f"/privacy/centre/requests/{challenge.request_id}?sent={challenge.sent_to}", 303
-        )
+        return RedirectResponse(f"/privacy/centre/requests/{challenge.request_id}?sent={challenge.sent_to}", 303)
 
-    return attempt(
-        request, act, lambda msg, st: _cancel_page(request, session, user, error=msg, status_code=st)
-    )
+    return attempt(request, act, lambda msg, st: _cancel_page(request, session, user, error=msg, status_code=st))
 
 
 @router.get("/privacy/unsubscribe", response_class=HTMLResponse)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from qianshu.core.auth import PageOperator, PageUser, PolicyConsentRequired
+from qianshu.core.auth import PageOperator, PageUser, PolicyConsentRequired, Principal
 from qianshu.core.deps import ClockDep, ContextDep, DbSession
 from qianshu.core.errors import InvalidInput
 from qianshu.privacy import service as privacy_service
+from qianshu.privacy import staff
 from qianshu.privacy.rendering import policy_html
 from qianshu.web.links import safe_next
 from qianshu.web.render import render
@@ -123,31 +124,36 @@ def consents_submit(
 
 @router.get("/operator/privacy", response_class=HTMLResponse)
 def operator_page(request: Request, operator: PageOperator, session: DbSession) -> HTMLResponse:
-    """Show the published versions and the form to publish a new one (operators)."""
-    return _operator_form(request, session)
+    """Show the published versions (operators) and the form to publish a new one (privacy officers)."""
+    return _operator_form(request, session, principal=operator)
 
 
 def _operator_form(
     request: Request,
     session: DbSession,
     *,
+    principal: Principal,
     form: dict[str, object] | None = None,
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     versions = privacy_service.list_policies(session=session)
+    may_publish = staff.has_permission(session=session, principal=principal, permission="policy.publish")
     return render(
         request,
         "privacy/operator.html",
-        {"versions": versions, "form": form or {"major": True}, "error": error},
+        {"versions": versions, "form": form or {"major": True}, "error": error, "may_publish": may_publish},
         status_code=status_code,
     )
+
+
+PagePolicyPublisher = Annotated[staff.Staff, Depends(staff.staff_dependency("policy.publish", page=True))]
 
 
 @router.post("/operator/privacy", response_class=HTMLResponse, response_model=None)
 def operator_publish(
     request: Request,
-    operator: PageOperator,
+    officer: PagePolicyPublisher,
     session: DbSession,
     clock: ClockDep,
     context: ContextDep,
@@ -162,7 +168,7 @@ def operator_publish(
         privacy_service.publish_policy(
             session=session,
             clock=clock,
-            actor=operator.user_id,
+            actor=officer.user_id,
             version=version,
             text=text,
             major=is_major,
@@ -173,7 +179,9 @@ def operator_publish(
         locale = _locale(request)
         message = exc.detail_en if locale.startswith("en") else exc.detail
         form = {"version": version, "text": text, "summary": summary, "major": is_major}
-        return _operator_form(request, session, form=form, error=message, status_code=exc.status)
+        return _operator_form(
+            request, session, principal=officer.principal, form=form, error=message, status_code=exc.status
+        )
     return RedirectResponse("/operator/privacy?notice=privacy_published", status_code=303)
 
 

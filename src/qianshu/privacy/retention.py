@@ -13,9 +13,11 @@ a legal hold.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -24,7 +26,7 @@ from qianshu.core.clock import Clock
 from qianshu.core.errors import InvalidInput, NotFound
 from qianshu.core.ids import new_id
 from qianshu.core.logging import get_logger
-from qianshu.core.runtime import runtime_of
+from qianshu.core.runtime import Runtime, runtime_of
 from qianshu.evidence import service as evidence_service
 from qianshu.privacy.centre_models import (
     LegalHold,
@@ -40,6 +42,8 @@ log = get_logger("qianshu.privacy")
 SWEEP_JOB = "privacy.retention_sweep"
 SWEEP_HOUR_UTC = 20  # 04:00 in Beijing
 SIGNING_RECORD = "signing_record"
+KEY_STREAM = "privacy:retention_key"  # audit stream of the retention key pair's life
+ACCOUNT_RECORDS = "account_records"  # accounts' sessions, one-time codes and login throttles
 _RECORD_TABLE = "privacy_retained_record"
 _UNCONFIRMED_AFTER = timedelta(days=1)
 
@@ -103,6 +107,15 @@ def policies(*, session: Session) -> list[RetentionPolicy]:
             f"{max(s.network_log_retention_days, 183)} 天",
             "到期删除",
             "网络安全法 第21条",
+        ),
+        RetentionPolicy(
+            ACCOUNT_RECORDS,
+            "登录记录、验证码与登录失败计数",
+            "Sign-in sessions, one-time codes and login-failure counters",
+            f"会话结束后 {max(s.session_retention_days, 184)} 天；验证码过期后 {s.otp_code_retention_days} 天；"
+            f"失败计数 {s.login_throttle_retention_hours} 小时",
+            "到期删除",
+            "网络安全法 第21条；个人信息保护法 第19条",
         ),
         RetentionPolicy(
             "privacy_request",
@@ -187,9 +200,7 @@ def seal_retained(*, session: Session, clock: Clock, user_id: str) -> int:
             session.flush()  # the hold row first: records refer to it
         hold.retain_until = max(hold.retain_until, item.retain_until)
         record_id = new_id("rtr")
-        sealed = sealer.seal(
-            table=_RECORD_TABLE, column="sealed", row_id=record_id, value=item.value.encode()
-        )
+        sealed = sealer.seal(table=_RECORD_TABLE, column="sealed", row_id=record_id, value=item.value.encode())
         session.add(
             RetainedRecord(
                 id=record_id,
@@ -222,6 +233,82 @@ def open_retained_records(*, session: Session, user_id: str, private_key: bytes)
     return out
 
 
+# --- the retention key pair: the platform keeps the public half, the operator the private one -----
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _check_offline_path(runtime: Runtime, out: Path) -> Path:
+    target = out.expanduser().resolve()
+    settings = runtime.settings
+    platform = [settings.data_dir, settings.secrets_dir, vault_service.retention_key_dir(runtime)]
+    if any(_inside(target, folder) for folder in platform):
+        raise InvalidInput(
+            "私钥不能放在平台的数据或密钥目录中，请选择离线位置（U 盘、保险柜中的介质）",
+            detail_en="The private key must not go into the platform's data or secrets folder: choose an offline place",
+        )
+    if target.exists():
+        raise InvalidInput("该文件已存在，不会覆盖", detail_en="That file exists already; it is never overwritten")
+    if not target.parent.is_dir():
+        raise InvalidInput("目标文件夹不存在", detail_en="The target folder does not exist")
+    return target
+
+
+def _write_once(target: Path, pem: bytes) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, pem)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _audit_key(runtime: Runtime, action: str, kid: str, written: bool) -> None:
+    with runtime.transaction() as session:
+        evidence_service.record_event(
+            session=session,
+            clock=runtime.clock,
+            stream=KEY_STREAM,
+            actor="cli",
+            action=action,
+            object_id=kid,
+            data={"kid": kid, "handed_over": "file" if written else "printed"},
+        )
+
+
+def create_retention_key(*, runtime: Runtime, out: Path | None, replace: bool = False) -> tuple[str, bytes]:
+    """Make the retention key pair and hand the private key over once: to `out`, or returned to print.
+
+    The platform keeps only the public key, so it can seal retained records but never open them.
+    """
+    target = _check_offline_path(runtime, out) if out is not None else None
+    kid, pem = vault_service.create_retention_key(runtime=runtime, replace=replace)
+    if target is not None:
+        _write_once(target, pem)
+    _audit_key(runtime, "privacy.retention_key_created", kid, target is not None)
+    return kid, pem
+
+
+def hand_over_platform_key(*, runtime: Runtime, out: Path | None) -> tuple[str, bytes]:
+    """Hand a private key an older version left on the platform to the operator, then erase it there."""
+    target = _check_offline_path(runtime, out) if out is not None else None
+    found = vault_service.take_platform_retention_private_key(runtime=runtime)
+    if found is None:
+        raise NotFound("平台上没有遗留的留存私钥", detail_en="No retention private key is left on the platform")
+    kid, pem = found
+    if target is not None:
+        _write_once(target, pem)
+    vault_service.erase_platform_retention_private_key(runtime=runtime)
+    _audit_key(runtime, "privacy.retention_key_handed_over", kid, target is not None)
+    return kid, pem
+
+
 def list_holds(*, session: Session, subject_id: str | None = None) -> list[RetentionHold]:
     """Return retention holds (live first)."""
     query = select(RetentionHold).order_by(RetentionHold.released_at.is_not(None), RetentionHold.retain_until)
@@ -245,9 +332,7 @@ def place_legal_hold(
     """Stop the sweep from purging a subject's (or a category's) data, citing a case reference."""
     reference = reference.strip()
     if not reference or len(reference) > 120:
-        raise InvalidInput(
-            "请填写案号或文书编号（不超过 120 字）", detail_en="Give a case or order reference"
-        )
+        raise InvalidInput("请填写案号或文书编号（不超过 120 字）", detail_en="Give a case or order reference")
     if (subject_id is None) == (category is None):
         raise InvalidInput("请指定一个主体或一个数据类别", detail_en="Name either a subject or a category")
     hold_id = new_id("lgh")
@@ -305,9 +390,7 @@ def _held(session: Session, *, subject_id: str | None = None, category: str | No
         conditions.append(LegalHold.subject_id == subject_id)
     if category is not None:
         conditions.append(LegalHold.category == category)
-    found = session.scalar(
-        select(LegalHold.id).where(LegalHold.released_at.is_(None), or_(*conditions)).limit(1)
-    )
+    found = session.scalar(select(LegalHold.id).where(LegalHold.released_at.is_(None), or_(*conditions)).limit(1))
     return found is not None
 
 
@@ -320,9 +403,7 @@ def _release_expired_holds(session: Session, clock: Clock) -> int:
         return 0
     expired = list(
         session.scalars(
-            select(RetentionHold).where(
-                RetentionHold.released_at.is_(None), RetentionHold.retain_until <= now
-            )
+            select(RetentionHold).where(RetentionHold.released_at.is_(None), RetentionHold.retain_until <= now)
         )
     )
     released = 0
@@ -387,11 +468,30 @@ def _drop_unconfirmed(session: Session, clock: Clock) -> int:
     return len(ids)
 
 
+def _held_subjects(session: Session) -> set[str]:
+    rows = session.scalars(
+        select(LegalHold.subject_id).where(LegalHold.released_at.is_(None), LegalHold.subject_id.is_not(None))
+    )
+    return {str(r) for r in rows}
+
+
+def _purge_account_records(session: Session, clock: Clock) -> dict[str, int]:
+    from qianshu.accounts import service as accounts_service
+
+    purged = (
+        {kind: 0 for kind in ("one_time_codes", "sessions", "login_throttles")}
+        if _held(session, category=ACCOUNT_RECORDS)
+        else accounts_service.purge_expired_records(session=session, clock=clock, keep_user_ids=_held_subjects(session))
+    )
+    return {f"account_{kind}_purged": count for kind, count in purged.items()}
+
+
 def run_sweep(*, session: Session, clock: Clock) -> dict[str, int]:
     """Apply every retention period now (legal holds respected); return what was done per category."""
     from qianshu.privacy import export
 
     result = {
+        **_purge_account_records(session, clock),
         "retention_holds_released": _release_expired_holds(session, clock),
         "requests_anonymised": _anonymise_closed_requests(session, clock),
         "unconfirmed_requests_dropped": _drop_unconfirmed(session, clock),

@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "requests.handle": frozenset({PRIVACY_OFFICER}),
     "complaints.handle": frozenset({SUPPORT, PRIVACY_OFFICER}),
     "calendar.manage": frozenset({PRIVACY_OFFICER}),
+    "policy.publish": frozenset({PRIVACY_OFFICER}),
     "pi.reveal.contact": frozenset({SUPPORT, PRIVACY_OFFICER}),
     "pi.reveal.identity": frozenset({REVIEWER, PRIVACY_OFFICER}),
     "staff.manage": frozenset({PRIVACY_OFFICER}),

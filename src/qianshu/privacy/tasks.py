@@ -10,9 +10,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime
 from qianshu.jobs.service import handler
 from qianshu.privacy import cancellation, export, incidents, requests, retention
+
+log = get_logger("qianshu.privacy")
 
 
 @handler(export.BUILD_JOB)
@@ -48,8 +51,46 @@ def incident_notify(*, runtime: Runtime, session: Session, payload: dict[str, An
     incidents.notify_batch(session=session, clock=runtime.clock, incident_id=str(payload["incident_id"]))
 
 
-def ensure_schedules(*, runtime: Runtime) -> None:
-    """Startup hook: queue the next deadline scan and retention sweep."""
-    with runtime.transaction() as session:
-        requests.ensure_scan_scheduled(session=session, clock=runtime.clock)
-        retention.ensure_sweep_scheduled(session=session, clock=runtime.clock)
+def ensure_schedules(*, runtime: Runtime) -> str | None:
+    """Startup hook: queue the next deadline scan and retention sweep; check the retention key."""
+    from qianshu.jobs.schedules import schedule_once
+
+    now = runtime.clock.now()
+    with runtime.transaction() as session:  # race-free when several processes start at once
+        for kind, run_at in (
+            (requests.SCAN_JOB, requests.next_scan_time(now)),
+            (retention.SWEEP_JOB, retention.next_sweep_time(now)),
+        ):
+            schedule_once(
+                session=session,
+                clock=runtime.clock,
+                kind=kind,
+                payload={},
+                run_at=run_at,
+                key=f"{kind}:{run_at.date().isoformat()}",
+            )
+    return check_retention_key(runtime=runtime)
+
+
+def check_retention_key(*, runtime: Runtime) -> str | None:
+    """Warn when the retention key is missing or its private half is on the platform (startup).
+
+    Without a retention public key no account can be closed (the law keeps signing records). A demo
+    instance makes one on first start and prints its private key once; elsewhere the operator runs
+    `qianshu privacy retention-key init --out <offline file>` (a warning says so on every start).
+    """
+    from qianshu.vault import service as vault_service
+
+    status = vault_service.retention_key_status(runtime=runtime)
+    if status.private_key_on_platform:
+        log.warning("privacy_retention_private_key_on_platform")
+    if status.kid is not None:
+        return None
+    if not runtime.settings.demo:
+        log.warning("privacy_retention_key_missing")
+        return None
+    kid, pem = retention.create_retention_key(runtime=runtime, out=None)
+    return (
+        f"演示模式：已生成留存密钥 {kid}。私钥只显示这一次，平台不保存 / demo: retention key {kid} made; "
+        f"its private key is shown once and not kept:\n{pem.decode('ascii')}"
+    )

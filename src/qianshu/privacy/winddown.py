@@ -154,10 +154,12 @@ def hand_over_ca_records(
     index = []
     for subject_id in subject_ids:
         for cert in pki_service.list_certificates_for(session=session, subject_id=subject_id):
-            put(f"cert-{cert.id}.pem", cert.pem.encode())
+            if not cert.redacted:  # redacted at cancellation: the DER is in the sealed retention record
+                put(f"cert-{cert.id}.pem", cert.pem.encode())
             index.append(
                 {
                     "id": cert.id,
+                    "redacted": cert.redacted,
                     "subject_id": subject_id,
                     "serial": cert.serial,
                     "status": cert.status,

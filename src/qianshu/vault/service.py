@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from qianshu.core import shredlist
 from qianshu.core.clock import Clock
 from qianshu.core.ids import new_id
 from qianshu.core.logging import get_logger
@@ -38,10 +39,12 @@ __all__ = [
     "DataShredded",
     "KeyMissing",
     "KeyStatus",
+    "RetentionKeyStatus",
     "RetentionSealer",
     "RotationResult",
     "VaultIntegrityError",
     "blind_index",
+    "create_retention_key",
     "decrypt_bytes",
     "decrypt_field",
     "destroy_data_key",
@@ -50,14 +53,18 @@ __all__ = [
     "encrypt_field",
     "ensure_data_key",
     "ensure_keys",
+    "erase_platform_retention_private_key",
     "has_retention_key",
     "is_shredded",
     "key_status",
     "keyring",
+    "load_retention_private_key",
     "open_retained",
     "open_retention_sealer",
     "retention_key_dir",
+    "retention_key_status",
     "rotate_kek",
+    "take_platform_retention_private_key",
 ]
 
 log = get_logger("qianshu.vault")
@@ -251,7 +258,9 @@ def destroy_data_key(*, session: Session, clock: Clock, subject_id: str) -> None
     if row.status != _DESTROYED:
         row.status, row.kek_id, row.wrapped_key, row.destroyed_at = _DESTROYED, None, None, now
     session.flush()
-    keyring(runtime_of(session)).forget()
+    runtime = runtime_of(session)
+    shredlist.record(runtime.settings.secrets_dir, subject_id=subject_id, key_id=row.id, at=now)  # for restores
+    keyring(runtime).forget()
     log.info("vault_data_key_destroyed", key_id=row.id)
 
 
@@ -327,31 +336,124 @@ _RETENTION_KID_FILE, _RETENTION_PUB_FILE, _RETENTION_PRIV_FILE = "KID", "public.
 
 
 def retention_key_dir(runtime: Runtime) -> Path:
-    """Return the folder of the retention public key (and, until moved offline, its private key)."""
+    """Return the folder of the retention public key (the private key never belongs there)."""
     configured = getattr(runtime.settings, "retention_key_dir", None)
     return Path(configured) if configured else runtime.settings.secrets_dir / "vault" / "retention"
 
 
-def _retention_public(runtime: Runtime) -> tuple[str, X25519PublicKey]:
+@dataclass(frozen=True)
+class RetentionKeyStatus:
+    """Whether the platform can seal retained records, and whether a private key is wrongly left on it."""
+
+    kid: str | None
+    private_key_on_platform: bool
+
+
+def retention_key_status(*, runtime: Runtime) -> RetentionKeyStatus:
+    """Report the retention public key's id (None: not set up) and any private key left on the platform."""
     folder = retention_key_dir(runtime)
+    kid_path = folder / _RETENTION_KID_FILE
+    kid = kid_path.read_text(encoding="ascii").strip() if kid_path.exists() else None
+    return RetentionKeyStatus(kid=kid or None, private_key_on_platform=(folder / _RETENTION_PRIV_FILE).exists())
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def create_retention_key(*, runtime: Runtime, replace: bool = False) -> tuple[str, bytes]:
+    """Make a retention key pair; keep only the public half; return (kid, private key as PKCS#8 PEM).
+
+    The caller hands the private key to the operator once and forgets it: the platform can then seal
+    retained records but never open them. With `replace`, records sealed earlier still need the old
+    private key (each data key names the kid it was wrapped to).
+    """
+    folder = retention_key_dir(runtime)
+    if retention_key_status(runtime=runtime).kid is not None and not replace:
+        raise VaultIntegrityError("留存密钥已存在", detail_en="A retention key exists already (replace it explicitly)")
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
-    kid_path = folder / _RETENTION_KID_FILE
-    if not kid_path.exists():
-        private = X25519PrivateKey.generate()
-        raw_priv = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        raw_pub = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        kid = new_id("rtk")
-        for name, data in ((_RETENTION_PRIV_FILE, raw_priv), (_RETENTION_PUB_FILE, raw_pub)):
-            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-        kid_path.write_text(kid + "\n", encoding="ascii")
-        log.warning("vault_retention_key_created", kid=kid)
-    kid = kid_path.read_text(encoding="ascii").strip()
-    return kid, X25519PublicKey.from_public_bytes((folder / _RETENTION_PUB_FILE).read_bytes())
+    private = X25519PrivateKey.generate()
+    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    raw_pub = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    kid = new_id("rtk")
+    _write_new(folder / _RETENTION_PUB_FILE, raw_pub)
+    _write_new(folder / _RETENTION_KID_FILE, (kid + "\n").encode("ascii"))
+    log.warning("vault_retention_key_created", kid=kid)
+    return kid, pem
+
+
+def take_platform_retention_private_key(*, runtime: Runtime) -> tuple[str, bytes] | None:
+    """Return (kid, PEM) of a private key an older version left next to the public key, or None.
+
+    Call `erase_platform_retention_private_key` once the operator has it.
+    """
+    folder = retention_key_dir(runtime)
+    status = retention_key_status(runtime=runtime)
+    if not status.private_key_on_platform or status.kid is None:
+        return None
+    raw = (folder / _RETENTION_PRIV_FILE).read_bytes()
+    private = X25519PrivateKey.from_private_bytes(load_retention_private_key(raw))
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    if public != (folder / _RETENTION_PUB_FILE).read_bytes():
+        raise VaultIntegrityError(
+            "平台上的留存私钥与公钥不匹配", detail_en="The private key left on the platform is not the public key's"
+        )
+    return status.kid, private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+
+
+def erase_platform_retention_private_key(*, runtime: Runtime) -> None:
+    """Overwrite and delete a private key left on the platform (after it was handed to the operator)."""
+    path = retention_key_dir(runtime) / _RETENTION_PRIV_FILE
+    if path.exists():
+        size = path.stat().st_size
+        with open(path, "r+b") as fh:
+            fh.write(os.urandom(size))
+            fh.flush()
+            os.fsync(fh.fileno())
+        path.unlink()
+        log.warning("vault_retention_private_key_erased")
+
+
+def load_retention_private_key(data: bytes) -> bytes:
+    """Return the raw X25519 private key from a PKCS#8 PEM file (or 32 raw bytes)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    if len(data) == 32:
+        return data
+    try:
+        key = load_pem_private_key(data.strip() + b"\n", password=None)
+    except (ValueError, TypeError):
+        raise VaultIntegrityError(
+            "不是有效的留存私钥文件", detail_en="Not a retention private key (PKCS#8 PEM, X25519)"
+        ) from None
+    if not isinstance(key, X25519PrivateKey):
+        raise VaultIntegrityError("不是 X25519 留存私钥", detail_en="Not an X25519 retention private key")
+    return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+
+def _retention_public(runtime: Runtime) -> tuple[str, X25519PublicKey]:
+    folder = retention_key_dir(runtime)
+    status = retention_key_status(runtime=runtime)
+    if status.kid is None:
+        raise KeyMissing(
+            "留存公钥未配置：请先运行 qianshu privacy retention-key init --out <离线路径>",
+            detail_en="No retention public key: run `qianshu privacy retention-key init --out <offline path>`",
+        )
+    if status.private_key_on_platform:
+        raise KeyMissing(
+            "留存私钥仍在平台上：请运行 qianshu privacy retention-key hand-over --out <离线路径>",
+            detail_en="The retention private key is still on the platform: run "
+            "`qianshu privacy retention-key hand-over --out <offline path>`",
+        )
+    return status.kid, X25519PublicKey.from_public_bytes((folder / _RETENTION_PUB_FILE).read_bytes())
 
 
 def _retention_kek(shared: bytes, eph_pub: bytes, recipient_pub: bytes, context: bytes) -> bytes:
@@ -421,7 +523,7 @@ def open_retained(
         raise VaultIntegrityError("密文不属于该主体", detail_en="The ciphertext belongs to another subject")
     if row.status != _ACTIVE or row.wrapped_key is None:
         raise _shredded(subject_id)
-    private = X25519PrivateKey.from_private_bytes(private_key)
+    private = X25519PrivateKey.from_private_bytes(load_retention_private_key(private_key))
     eph_pub, nonce, sealed = row.wrapped_key[:32], row.wrapped_key[32:44], row.wrapped_key[44:]
     recipient = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     context = _wrap_context(row.id, subject)
@@ -443,6 +545,9 @@ def destroy_retention_key(*, session: Session, clock: Clock, subject_id: str) ->
         return
     row.status, row.kek_id, row.wrapped_key, row.destroyed_at = _DESTROYED, None, None, clock.now()
     session.flush()
+    shredlist.record(  # kept outside the database, so a restore cannot bring the key back
+        runtime_of(session).settings.secrets_dir, subject_id=row.subject_id, key_id=row.id, at=clock.now()
+    )
     log.info("vault_retention_key_destroyed", key_id=row.id)
 
 

@@ -1,4 +1,4 @@
-"""privacy_ops: reserved (no schema change yet)
+"""privacy_ops: no schema change (the retention key hand-over and the accounts purge use existing tables)
 
 Revision ID: 0021
 Revises: 0020

@@ -1,0 +1,199 @@
+"""The retention key pair (P7): the platform keeps the public half only; the operator holds the private one."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from typer.testing import CliRunner
+
+from qianshu.cli import app
+from qianshu.config import Settings
+from qianshu.core.clock import FrozenClock
+from qianshu.core.runtime import Runtime
+from qianshu.privacy import cancellation, retention
+from qianshu.privacy.centre_models import RetainedRecord
+from qianshu.vault import service as vault_service
+from tests.conftest import retention_private_key_path
+from tests.privacy.centre_support import CHEAP_HASHING, Outbox, install_outbox, register_user
+
+PHONE = "13800138301"
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return dict(CHEAP_HASHING)
+
+
+@pytest.fixture
+def outbox(monkeypatch: pytest.MonkeyPatch) -> Outbox:
+    return install_outbox(monkeypatch)
+
+
+def _cancel_a_certificate_holder(runtime: Runtime, outbox: Outbox, clock: FrozenClock) -> str:
+    from qianshu.pki import service as pki_service
+
+    user = register_user(runtime, outbox, PHONE)
+    with runtime.transaction() as s:
+        pki_service.issue_person_certificate(session=s, clock=clock, subject_id=user, name="张三")
+    with runtime.transaction() as s:
+        challenge = cancellation.start(session=s, clock=clock, user_id=user)
+    with runtime.transaction() as s:
+        cancellation.confirm(
+            session=s, clock=clock, user_id=user, request_id=challenge.request_id, code=outbox.last_code(PHONE)
+        )
+    clock.advance(timedelta(days=runtime.settings.cancellation_cooling_off_days + 1))
+    with runtime.transaction() as s:
+        assert cancellation.execute(session=s, clock=clock, request_id=challenge.request_id)
+    return user
+
+
+def _every_file(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_the_platform_cannot_open_retained_records_by_itself(
+    runtime: Runtime, outbox: Outbox, clock: FrozenClock
+) -> None:
+    user = _cancel_a_certificate_holder(runtime, outbox, clock)
+    pem = retention_private_key_path(runtime).read_bytes()
+    raw = vault_service.load_retention_private_key(pem)
+    # nothing the platform keeps (data folder, secrets, database file) holds the private key
+    for path in _every_file(runtime.settings.data_dir):
+        content = path.read_bytes()
+        assert raw not in content and pem.strip() not in content, path
+    folder = vault_service.retention_key_dir(runtime)
+    assert sorted(p.name for p in folder.iterdir()) == ["KID", "public.key"]
+    assert folder.is_relative_to(runtime.settings.secrets_dir)
+    # a key the operator does not hold does not open them; the operator's offline key does
+    wrong = X25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    with runtime.transaction() as s:
+        assert s.query(RetainedRecord).filter_by(subject_id=user).count() == 3  # name, phone, certificate
+        with pytest.raises(vault_service.VaultIntegrityError):
+            retention.open_retained_records(session=s, user_id=user, private_key=wrong)
+        with pytest.raises(vault_service.VaultIntegrityError):
+            retention.open_retained_records(session=s, user_id=user, private_key=b"not a key")
+        opened = retention.open_retained_records(session=s, user_id=user, private_key=pem)
+    assert len(opened.pop("pki.certificate")) == 1  # the certificate's DER, sealed by pki
+    assert opened == {"accounts.display_name": ["张三"], "accounts.phone": [PHONE]}
+
+
+def test_without_a_retention_key_nothing_is_sealed_and_the_reason_names_the_command(
+    settings: Settings, clock: FrozenClock, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"retention_key_dir": tmp_path / "fresh-retention"})
+    runtime = Runtime(settings, clock=clock)
+    try:
+        from qianshu import bootstrap
+
+        bootstrap.prepare(runtime)
+        assert vault_service.retention_key_status(runtime=runtime).kid is None  # demo off: none is made
+        with runtime.transaction() as s, pytest.raises(vault_service.KeyMissing) as caught:
+            vault_service.open_retention_sealer(session=s, clock=clock, subject_id="usr_x")
+        assert "qianshu privacy retention-key init" in caught.value.detail
+    finally:
+        runtime.close()
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A CLI runner on the test's database, with a retention key folder not set up yet."""
+    monkeypatch.setenv("QIANSHU_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.setenv("QIANSHU_DEMO", "false")
+    monkeypatch.setenv("QIANSHU_RETENTION_KEY_DIR", str(tmp_path / "data" / "secrets" / "retention-cli"))
+    return CliRunner()
+
+
+def test_init_hands_the_private_key_over_once_and_never_into_the_platform(
+    cli: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    data_dir = ["--data-dir", str(settings.data_dir)]
+    folder = tmp_path / "data" / "secrets" / "retention-cli"
+    status = cli.invoke(app, ["privacy", "retention-key", "status", *data_dir])
+    assert status.exit_code == 1 and "kid\t-" in status.output
+    neither = cli.invoke(app, ["privacy", "retention-key", "init", *data_dir])
+    assert neither.exit_code == 1 and "--out" in neither.output
+    inside = cli.invoke(
+        app, ["privacy", "retention-key", "init", "--out", str(settings.data_dir / "key.pem"), *data_dir]
+    )
+    assert inside.exit_code == 1 and "数据或密钥目录" in inside.output and not folder.exists()
+
+    offline = tmp_path / "usb" / "retention.pem"
+    offline.parent.mkdir()
+    made = cli.invoke(app, ["privacy", "retention-key", "init", "--out", str(offline), *data_dir])
+    assert made.exit_code == 0, made.output
+    assert "BEGIN PRIVATE KEY" not in made.output  # written to the file only
+    assert stat.S_IMODE(offline.stat().st_mode) == 0o600
+    pem = offline.read_bytes()
+    assert pem.startswith(b"-----BEGIN PRIVATE KEY-----")
+    private = X25519PrivateKey.from_private_bytes(vault_service.load_retention_private_key(pem))
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert sorted(p.name for p in folder.iterdir()) == ["KID", "public.key"]
+    assert (folder / "public.key").read_bytes() == public
+    kid = (folder / "KID").read_text().strip()
+    assert kid in made.output
+
+    again = cli.invoke(app, ["privacy", "retention-key", "init", "--print", *data_dir])
+    assert again.exit_code == 1 and "已存在" in again.output  # never silently replaced
+    overwrite = cli.invoke(app, ["privacy", "retention-key", "init", "--out", str(offline), "--replace", *data_dir])
+    assert overwrite.exit_code == 1 and offline.read_bytes() == pem  # an existing file is never overwritten
+    assert (folder / "public.key").read_bytes() == public
+    ok = cli.invoke(app, ["privacy", "retention-key", "status", *data_dir])
+    assert ok.exit_code == 0 and f"kid\t{kid}" in ok.output and "private_key_on_platform\tno" in ok.output
+
+    printed = cli.invoke(app, ["privacy", "retention-key", "init", "--print", "--replace", *data_dir])
+    assert printed.exit_code == 0 and "-----BEGIN PRIVATE KEY-----" in printed.output
+    new_pem = printed.output[printed.output.index("-----BEGIN") : printed.output.index("-----END")]
+    assert new_pem.encode() not in b"".join(p.read_bytes() for p in _every_file(settings.data_dir))
+    assert (folder / "KID").read_text().strip() != kid
+
+
+def test_a_private_key_left_on_the_platform_blocks_sealing_until_handed_over(
+    cli: CliRunner, settings: Settings, tmp_path: Path, runtime: Runtime, clock: FrozenClock
+) -> None:
+    """An older version kept private.key next to the public key: hand it over and erase it."""
+    folder = tmp_path / "data" / "secrets" / "retention-cli"
+    folder.mkdir(parents=True)
+    old = X25519PrivateKey.generate()
+    raw = old.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    (folder / "private.key").write_bytes(raw)
+    (folder / "public.key").write_bytes(old.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    (folder / "KID").write_text("rtk_old\n")
+    legacy = Runtime(settings.model_copy(update={"retention_key_dir": folder}), clock=clock)
+    try:
+        with legacy.transaction() as s, pytest.raises(vault_service.KeyMissing) as caught:
+            vault_service.open_retention_sealer(session=s, clock=clock, subject_id="usr_a")
+        assert "hand-over" in caught.value.detail
+        data_dir = ["--data-dir", str(settings.data_dir)]
+        offline = tmp_path / "safe.pem"
+        done = cli.invoke(app, ["privacy", "retention-key", "hand-over", "--out", str(offline), *data_dir])
+        assert done.exit_code == 0, done.output
+        assert not (folder / "private.key").exists()
+        assert vault_service.load_retention_private_key(offline.read_bytes()) == raw
+        assert os.listdir(folder) and sorted(os.listdir(folder)) == ["KID", "public.key"]
+        # sealing works again, and the handed-over key opens what is sealed
+        with legacy.transaction() as s:
+            sealer = vault_service.open_retention_sealer(session=s, clock=clock, subject_id="usr_a")
+            blob = sealer.seal(table="t", column="c", row_id="r1", value=b"kept")
+            assert (
+                vault_service.open_retained(
+                    session=s,
+                    subject_id="usr_a",
+                    table="t",
+                    column="c",
+                    row_id="r1",
+                    blob=blob,
+                    private_key=offline.read_bytes(),
+                )
+                == b"kept"
+            )
+        nothing = cli.invoke(app, ["privacy", "retention-key", "hand-over", "--print", *data_dir])
+        assert nothing.exit_code == 1 and "没有遗留" in nothing.output
+    finally:
+        legacy.close()
