@@ -127,8 +127,24 @@ def runtime(settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
 
     rt = Runtime(settings, clock=clock)
     bootstrap.prepare(rt)
+    _hand_over_retention_key(rt)
     yield rt
     rt.close()
+
+
+def _hand_over_retention_key(runtime: Runtime) -> None:
+    """Set up the retention key pair: only the public key stays; the private key goes outside data/."""
+    from qianshu.vault import service as vault_service
+
+    offline = retention_private_key_path(runtime)
+    if vault_service.retention_key_status(runtime=runtime).kid is None and not offline.exists():
+        _kid, pem = vault_service.create_retention_key(runtime=runtime)
+        offline.write_bytes(pem)
+
+
+def retention_private_key_path(runtime: Runtime) -> Path:
+    """Where the test installation's operator keeps the retention private key (outside data/)."""
+    return runtime.settings.data_dir.parent / "offline-retention-private.pem"
 
 
 @pytest.fixture

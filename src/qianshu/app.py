@@ -17,7 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import qianshu
-from qianshu.core.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge, QianshuError
+from qianshu.core.errors import (
+    BadRequest,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    QianshuError,
+    dependency_unavailable,
+)
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime
 from qianshu.core.security import SecurityMiddleware, csrf_protect
@@ -60,18 +67,30 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_problem(scope, send, _too_large(limit))
             return
-        seen = 0
+        seen, exceeded, replaced = 0, False, False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    exceeded = True
                     raise _too_large(limit)
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            # A body parser may turn the refusal into its own 400 (FastAPI does for JSON): answer 413.
+            nonlocal replaced
+            if message["type"] == "http.response.start" and exceeded and message["status"] != 413:
+                replaced = True
+                await _send_problem(scope, send, _too_large(limit))
+                return
+            if replaced:
+                return  # the body of the response we replaced
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -158,12 +177,40 @@ def _install_error_handlers(app: FastAPI) -> None:
         err.status = exc.status_code  # type: ignore[misc]  # instance override of the class status
         return problem_response(request, err)
 
+    async def _dependency_down(request: Request, exc: Exception) -> Response:
+        return _unavailable_or_500(request, exc)
+
+    # A lost database or Redis connection: a 503 problem here, not a 500 from the outer middleware.
+    for kind in _connection_errors():
+        app.add_exception_handler(kind, _dependency_down)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled_exception", error_type=type(exc).__name__, path=request.url.path)
-        err = QianshuError("服务器内部错误，请稍后重试", detail_en="Internal server error")
-        err.status = 500  # type: ignore[misc]  # instance override of the class status
-        return problem_response(request, err)
+        return _unavailable_or_500(request, exc)
+
+
+def _unavailable_or_500(request: Request, exc: Exception) -> Response:
+    """A lost database/Redis connection is a 503 to retry; anything else an opaque 500."""
+    down = dependency_unavailable(exc)
+    if down is not None:
+        log.warning("dependency_unavailable", error_type=type(exc).__name__, path=request.url.path)
+        return problem_response(request, down)
+    log.error("unhandled_exception", error_type=type(exc).__name__, path=request.url.path)
+    err = QianshuError("服务器内部错误，请稍后重试", detail_en="Internal server error")
+    err.status = 500  # type: ignore[misc]  # instance override of the class status
+    return problem_response(request, err)
+
+
+def _connection_errors() -> list[type[Exception]]:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    kinds: list[type[Exception]] = [OperationalError, InterfaceError]
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # the redis extra is not installed
+        return kinds
+    return [*kinds, RedisConnectionError, RedisTimeoutError]
 
 
 def create_app(runtime: Runtime, *, start_background: bool = True) -> FastAPI:

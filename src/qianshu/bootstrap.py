@@ -27,6 +27,7 @@ STARTUP_HOOKS = [
     "qianshu.pki.service:ensure_schedules",
     "qianshu.notify.service:ensure_schedules",
     "qianshu.privacy.tasks:ensure_schedules",
+    "qianshu.contracts.integration:ensure_schedules",
 ]
 
 

@@ -84,8 +84,20 @@ def serve(
             f"shows every SMS code and demo mode prints an operator password. Set them to false (or true, "
             f"explicitly, for a public demo)."
         )
+    from qianshu.ops.service import sandbox_secrets_in_use
+
+    weak = sandbox_secrets_in_use(settings)
+    if weak:
+        names = ", ".join(f"QIANSHU_{name.upper()}" for name in weak)
+        _fail(
+            f"{names} still hold the published sandbox default while the provider is real (*_backend=http): "
+            "set a secret shared only with the provider / 请为真实服务商设置专用密钥"
+        )
     configure_logging("INFO")
     runtime = Runtime(settings)
+    from qianshu.ops.service import preflight
+
+    preflight(runtime)  # an unreachable dependency: one line naming the setting, exit 1
     for message in bootstrap.prepare(runtime):
         typer.echo(message)
     typer.echo(f"签署 Qianshu listening on http://{settings.host}:{settings.port}  (data: {settings.data_dir})")
@@ -110,9 +122,14 @@ def worker(
     threads: Annotated[int, typer.Option(help="Dramatiq worker threads.")] = 4,
 ) -> None:
     """Run background jobs in the foreground (with QIANSHU_JOBS_BACKEND=dramatiq: consumer + relay)."""
+    from qianshu import bootstrap
     from qianshu.jobs import worker as jobs_worker
+    from qianshu.ops.service import preflight
 
-    runtime = _runtime(data_dir)
+    runtime = _runtime(data_dir, migrate=False)
+    preflight(runtime)  # an unreachable dependency: one line naming the setting, exit 1
+    for message in bootstrap.prepare(runtime):
+        typer.echo(message)
     if runtime.settings.jobs_backend == "dramatiq":
         from qianshu.jobs import dramatiq_backend
 
@@ -149,7 +166,7 @@ def backup(
     passphrase_file: PassphraseFile = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Write an encrypted, consistent backup: database snapshot, secrets and blobs."""
+    """Write an encrypted, consistent backup: database snapshot and blobs (no keys: keep the secrets apart)."""
     from qianshu.ops import service as ops_service
 
     passphrase = _passphrase(passphrase_file, confirm=True)
@@ -159,8 +176,8 @@ def backup(
     finally:
         runtime.close()
     typer.echo(f"已写入备份 / wrote {result.path} ({result.size} bytes): {result.tables} tables, "
-               f"{result.rows} rows, {result.blobs} blobs, {result.secrets} secret files, "
-               f"revision {result.revision}")
+               f"{result.rows} rows, {result.blobs} blobs, revision {result.revision}; "
+               f"no keys inside: keep the secrets directory ({runtime.settings.secrets_dir}) apart")
 
 
 @app.command()
@@ -169,7 +186,7 @@ def restore(
     passphrase_file: PassphraseFile = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Restore a backup into an empty database and data directory, then verify every chain and blob."""
+    """Restore a backup into an empty database (secrets directory put back first); verify chains and blobs."""
     from qianshu import bootstrap
     from qianshu.ops import service as ops_service
 
@@ -178,7 +195,7 @@ def restore(
     try:
         result = ops_service.restore_backup(runtime=runtime, source=src, passphrase=passphrase)
         typer.echo(f"已恢复 / restored {result.rows} rows, {result.blobs} blobs, "
-                   f"{result.secrets} secret files (from {result.source_dialect}, "
+                   f"{result.shreds_reapplied} shredded keys destroyed again (from {result.source_dialect}, "
                    f"revision {result.revision})")
         for message in bootstrap.prepare(runtime):
             typer.echo(message)
@@ -343,11 +360,20 @@ def ca_revoke(
 @app.command()
 def demo(
     out: Annotated[
-        Path, typer.Option("--out", help="Output folder: signed.pdf, root.pem, tsa.pem, validation.json.")
+        Path,
+        typer.Option(
+            "--out",
+            help="Output folder: signed.pdf, root.pem, tsa.pem, validation.json, evidence-bundle.zip, log.key.",
+        ),
     ],
     data_dir: DataDir = None,
 ) -> None:
-    """Two demo signers (张三, 示例科技有限公司) sign a Chinese contract; complete it to PAdES B-LTA."""
+    """Two demo signers (张三, 示例科技有限公司) sign a Chinese contract; complete it to PAdES B-LTA.
+
+    The signed contract is then preserved (time-stamped and logged) and its evidence bundle written.
+    """
+    import shlex
+
     from qianshu.signing.demo import run_demo
     from qianshu.signing.summary import describe_report
 
@@ -357,8 +383,23 @@ def demo(
     finally:
         runtime.close()
     typer.echo("\n".join(describe_report(result.report)))
-    for path in (result.signed_pdf, result.root_pem, result.tsa_pem, result.validation_json, result.seal_png):
+    for path in (
+        result.signed_pdf,
+        result.root_pem,
+        result.tsa_pem,
+        result.validation_json,
+        result.seal_png,
+        result.bundle_zip,
+        result.log_key,
+    ):
         typer.echo(f"已写入 / wrote {path}")
+    command = shlex.join(
+        ["qianshu", "verify", str(result.bundle_zip), "--root", str(result.root_pem), "--log-key", str(result.log_key)]
+    )
+    typer.echo(
+        f"证据包（存证 {result.preservation_id}）可离线核验，只需根证书和日志公钥 / "
+        f"verify the evidence bundle offline, trusting only the root certificate and the log key:\n  {command}"
+    )
     base = runtime.settings.public_base_url
     typer.echo(
         f"外部验证器（如 pdfsig）会向证书中的 OCSP 地址 {base}/pki/ocsp 查询吊销状态：请先用同一数据目录运行 "
@@ -512,6 +553,8 @@ calendar_app = typer.Typer(help="Working-day calendar: holidays and make-up work
 staff_app = typer.Typer(help="Operator sub-roles (least privilege).")
 privacy_app.add_typer(calendar_app, name="calendar")
 privacy_app.add_typer(staff_app, name="staff")
+retention_key_app = typer.Typer(help="The retention key pair: the platform keeps the public key, you the private.")
+privacy_app.add_typer(retention_key_app, name="retention-key")
 
 
 @calendar_app.command("list")
@@ -647,7 +690,7 @@ def privacy_scan_deadlines(data_dir: DataDir = None) -> None:
 def privacy_retention_open(
     user_id: Annotated[str, typer.Argument(help="The cancelled person's user id.")],
     key: Annotated[
-        Path, typer.Option("--key", exists=True, dir_okay=False, help="Offline retention private key.")
+        Path, typer.Option("--key", exists=True, dir_okay=False, help="The offline retention private key (PEM).")
     ],
     reference: Annotated[str, typer.Option(help="The lawful order's reference (recorded).")],
     data_dir: DataDir = None,
@@ -667,6 +710,69 @@ def privacy_retention_open(
             data={"reference": reference[:120], "sources": sorted(opened)},
         )
     typer.echo(json.dumps(opened, ensure_ascii=False, indent=2))
+
+
+_KEY_OUT = Annotated[
+    Path | None,
+    typer.Option("--out", dir_okay=False, help="Offline file for the private key (written once, mode 0600)."),
+]
+_KEY_PRINT = Annotated[bool, typer.Option("--print", help="Print the private key once instead of writing a file.")]
+
+
+def _hand_key(kid: str, pem: bytes, out: Path | None) -> None:
+    if out is None:
+        typer.echo(pem.decode("ascii"), nl=False)
+        typer.echo(f"以上私钥只显示这一次，平台不保存 / shown once, not kept by the platform (kid {kid})", err=True)
+    else:
+        typer.echo(f"已写入 / wrote {out} (kid {kid}); 平台只保留公钥 / the platform keeps the public key only")
+
+
+@retention_key_app.command("init")
+def retention_key_init(
+    out: _KEY_OUT = None,
+    print_key: _KEY_PRINT = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace an existing key pair.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Make the retention key pair; hand the private key over once (--out FILE or --print)."""
+    from qianshu.privacy import retention
+
+    if (out is None) == (not print_key):
+        _fail("请指定 --out FILE 或 --print 之一 / give exactly one of --out FILE or --print")
+    runtime = _runtime(data_dir)
+    try:
+        kid, pem = retention.create_retention_key(runtime=runtime, out=out, replace=replace)
+    except QianshuError as exc:
+        _fail(f"错误 / error: {exc.detail} ({exc.detail_en})")
+    _hand_key(kid, pem, out)
+
+
+@retention_key_app.command("hand-over")
+def retention_key_hand_over(out: _KEY_OUT = None, print_key: _KEY_PRINT = False, data_dir: DataDir = None) -> None:
+    """Move a private key an older version left on the platform to the operator, then erase it."""
+    from qianshu.privacy import retention
+
+    if (out is None) == (not print_key):
+        _fail("请指定 --out FILE 或 --print 之一 / give exactly one of --out FILE or --print")
+    runtime = _runtime(data_dir)
+    try:
+        kid, pem = retention.hand_over_platform_key(runtime=runtime, out=out)
+    except QianshuError as exc:
+        _fail(f"错误 / error: {exc.detail} ({exc.detail_en})")
+    _hand_key(kid, pem, out)
+
+
+@retention_key_app.command("status")
+def retention_key_status(data_dir: DataDir = None) -> None:
+    """Tell whether the retention public key is set up and that no private key is on the platform."""
+    from qianshu.vault import service as vault_service
+
+    runtime = _runtime(data_dir)
+    status = vault_service.retention_key_status(runtime=runtime)
+    typer.echo(f"kid\t{status.kid or '-'}")
+    typer.echo(f"private_key_on_platform\t{'yes' if status.private_key_on_platform else 'no'}")
+    if status.kid is None or status.private_key_on_platform:
+        _fail("留存密钥未就绪 / the retention key is not ready (see docs/privacy.md)")
 
 
 @privacy_app.command("incident-report")

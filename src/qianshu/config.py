@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     dramatiq_queue: str = "qianshu"  # queue name on the broker (one per instance)
     relay_interval_seconds: float = 1.0  # how often `qianshu worker` pushes due job ids to the broker
 
+    # --- contracts: reminders and bulk send (contracts/) ---
+    contract_reminder_days: int = Field(default=2, ge=0, le=30)  # remind waiting signers every N days (0: off)
+    contract_reminder_before_deadline_hours: int = Field(default=24, ge=0, le=720)  # one more before it (0: off)
+    contract_manual_reminder_minutes: int = Field(default=60, ge=1, le=1440)  # "remind now" per recipient
+    contract_bulk_max_rows: int = Field(default=500, ge=1, le=10_000)
+    contract_bulk_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    contract_bulk_batch_rows: int = Field(default=20, ge=1, le=500)  # rows per job run (progress step)
+
     # --- operations (ops/) ---
     metrics_token: SecretStr | None = None  # bearer token for /metrics; None: operators only
     backup_passphrase: SecretStr | None = None  # encrypts `qianshu backup` files (scrypt + AES-256-GCM)
@@ -115,6 +123,9 @@ class Settings(BaseSettings):
     # --- retention ---
     network_log_retention_days: int = 183
     signing_record_retention_years: int = 5
+    otp_code_retention_days: int = 30  # used/expired one-time-code rows (hashes only) kept this long after expiry
+    session_retention_days: int = 184  # ended sign-in sessions (login records): never under 184 days (six months)
+    login_throttle_retention_hours: int = 24  # login-failure counters kept this long after their window and lock
 
     # --- privacy centre and compliance operations (privacy/) ---
     privacy_request_working_days: int = 15  # answer deadline, in Chinese working days (P6)

@@ -88,9 +88,7 @@ def _status(runtime: Runtime, job_id: str) -> tuple[str, int]:
 def test_job_runs_on_the_dramatiq_worker_exactly_once(runtime: Runtime, worker: Any) -> None:
     tag = uuid.uuid4().hex
     with runtime.transaction() as s:
-        job_id = jobs_service.enqueue(
-            session=s, clock=runtime.clock, kind="test.dramatiq.ok", payload={"tag": tag}
-        )
+        job_id = jobs_service.enqueue(session=s, clock=runtime.clock, kind="test.dramatiq.ok", payload={"tag": tag})
     assert dramatiq_backend.check_broker(runtime) in ("redis", "rabbitmq")
     assert dramatiq_backend.relay_due(runtime) == 1
     assert dramatiq_backend.relay_due(runtime) == 0  # held: not sent twice
@@ -127,9 +125,7 @@ def test_lost_message_is_resent_after_the_hold(
 
     tag = uuid.uuid4().hex
     with runtime.transaction() as s:
-        job_id = jobs_service.enqueue(
-            session=s, clock=runtime.clock, kind="test.dramatiq.ok", payload={"tag": tag}
-        )
+        job_id = jobs_service.enqueue(session=s, clock=runtime.clock, kind="test.dramatiq.ok", payload={"tag": tag})
     backend = dramatiq_backend.backend_for(runtime)
     with monkeypatch.context() as m:
         m.setattr(backend, "send", lambda job_id: None)  # the message never reaches the broker
@@ -144,12 +140,8 @@ def test_lost_message_is_resent_after_the_hold(
 def test_schedule_once_per_slot(runtime: Runtime, clock: Any) -> None:
     run_at = clock.now().replace(microsecond=0)
     with runtime.transaction() as s:
-        first = schedule_once(
-            session=s, clock=clock, kind="test.dramatiq.ok", payload={"tag": "x"}, run_at=run_at
-        )
+        first = schedule_once(session=s, clock=clock, kind="test.dramatiq.ok", payload={"tag": "x"}, run_at=run_at)
     with runtime.transaction() as s:
-        second = schedule_once(
-            session=s, clock=clock, kind="test.dramatiq.ok", payload={"tag": "x"}, run_at=run_at
-        )
+        second = schedule_once(session=s, clock=clock, kind="test.dramatiq.ok", payload={"tag": "x"}, run_at=run_at)
     assert first == second
     assert slot_key("k", run_at).startswith("k:")

@@ -22,13 +22,51 @@ def test_healthz_answers_without_dependencies(client: Any) -> None:
     assert r.headers["x-request-id"]
 
 
-def test_readyz_reports_every_check(client: Any) -> None:
-    r = client.get("/readyz")
+@pytest.fixture
+def local_client(app: Any) -> Any:
+    """A client whose requests come from 127.0.0.1 (an operator's probe on the machine itself)."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://testserver", client=("127.0.0.1", 50123)) as c:
+        yield c
+
+
+def test_readyz_reports_every_check_to_loopback(local_client: Any) -> None:
+    r = local_client.get("/readyz")
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "ready"
     assert [c["name"] for c in body["checks"]] == ["database", "storage", "broker", "custody"]
     assert all(c["ok"] for c in body["checks"])
+
+
+def test_readyz_shows_the_public_only_its_status(client: Any, app: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    assert client.get("/readyz").json() == {"status": "ready"}  # a remote address
+    with TestClient(app, client=("127.0.0.1", 50124)) as proxied:  # a local proxy passing the public on
+        r = proxied.get("/readyz", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert r.json() == {"status": "ready"}
+    r = client.get("/readyz", headers={"Authorization": "Bearer not-a-session"})
+    assert r.json() == {"status": "ready"}
+
+
+def test_readyz_details_for_operators_and_metrics_token(
+    client: Any, runtime: Runtime, operator_headers: dict[str, str]
+) -> None:
+    from pydantic import SecretStr
+
+    r = client.get("/readyz", headers=operator_headers)
+    assert [c["name"] for c in r.json()["checks"]] == ["database", "storage", "broker", "custody"]
+    runtime.settings.metrics_token = SecretStr("m" * 32)
+    r = client.get("/readyz", headers={"Authorization": "Bearer " + "m" * 32})
+    assert len(r.json()["checks"]) == 4
+
+
+def test_readyz_unavailable_shows_no_detail_publicly(client: Any, runtime: Runtime) -> None:
+    runtime.set_component("storage.blob_store", _DeadStore())
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json() == {"status": "unavailable"}
 
 
 class _DeadStore:
@@ -38,9 +76,9 @@ class _DeadStore:
         raise StorageUnavailable("对象存储不可用", detail_en="The object store is unreachable")
 
 
-def test_readyz_is_503_when_storage_fails(client: Any, runtime: Runtime) -> None:
+def test_readyz_is_503_when_storage_fails(local_client: Any, runtime: Runtime) -> None:
     runtime.set_component("storage.blob_store", _DeadStore())
-    r = client.get("/readyz")
+    r = local_client.get("/readyz")
     assert r.status_code == 503
     checks = {c["name"]: c for c in r.json()["checks"]}
     assert checks["storage"]["ok"] is False
@@ -48,18 +86,16 @@ def test_readyz_is_503_when_storage_fails(client: Any, runtime: Runtime) -> None
     assert checks["database"]["ok"] is True
 
 
-def test_readyz_is_503_when_broker_unreachable(client: Any, runtime: Runtime) -> None:
+def test_readyz_is_503_when_broker_unreachable(local_client: Any, runtime: Runtime) -> None:
     runtime.settings.jobs_backend = "dramatiq"
     runtime.settings.broker_url = "redis://127.0.0.1:1/0"
-    r = client.get("/readyz")
+    r = local_client.get("/readyz")
     assert r.status_code == 503
     broker = next(c for c in r.json()["checks"] if c["name"] == "broker")
     assert broker["ok"] is False and "QIANSHU_BROKER_URL" in broker["detail"]
 
 
-def test_metrics_needs_token_or_operator(
-    client: Any, runtime: Runtime, operator_headers: dict[str, str]
-) -> None:
+def test_metrics_needs_token_or_operator(client: Any, runtime: Runtime, operator_headers: dict[str, str]) -> None:
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers=operator_headers).status_code == 200
     from pydantic import SecretStr
@@ -95,9 +131,7 @@ def _sample(text: str, name: str) -> float:
     raise AssertionError(f"{name} missing")
 
 
-def test_dead_letters_listed_and_requeued(
-    client: Any, runtime: Runtime, operator_headers: dict[str, str]
-) -> None:
+def test_dead_letters_listed_and_requeued(client: Any, runtime: Runtime, operator_headers: dict[str, str]) -> None:
     runtime.settings.job_max_attempts = 1
     with runtime.transaction() as s:
         job_id = jobs_service.enqueue(session=s, clock=runtime.clock, kind="test.ops.broken", payload={})

@@ -151,3 +151,35 @@ class VerificationFailed(QianshuError):
         super().__init__(f"{step}: {reason}", detail_en=f"{step}: {reason}", step=step, **extra)
         self.step = step
         self.reason = reason
+
+
+def dependency_unavailable(exc: BaseException) -> ServiceUnavailable | None:
+    """Map a lost database or Redis connection (or one explicitly caused by it) to a 503 problem.
+
+    An outage of PostgreSQL or Redis is not a bug of the request: the client gets a clear 503 to
+    retry later, not a 500. Returns None for any other error.
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    redis_errors: tuple[type[BaseException], ...] = ()
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        redis_errors = (RedisConnectionError, RedisTimeoutError)
+    except ImportError:  # the redis extra is not installed
+        pass
+    seen: BaseException | None = exc
+    for _ in range(4):  # the error itself and a few explicit causes (`raise … from exc`)
+        if seen is None:
+            break
+        if isinstance(seen, OperationalError | InterfaceError) or (
+            isinstance(seen, DBAPIError) and seen.connection_invalidated
+        ):
+            return ServiceUnavailable(
+                "数据库暂不可用，请稍后再试", detail_en="The database is unavailable; retry later"
+            )
+        if redis_errors and isinstance(seen, redis_errors):
+            return ServiceUnavailable("缓存服务暂不可用，请稍后再试", detail_en="Redis is unavailable; retry later")
+        seen = seen.__cause__
+    return None

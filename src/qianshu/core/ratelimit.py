@@ -108,7 +108,8 @@ class RedisRateLimiter:
         import redis
 
         self._runtime = runtime
-        self._redis = redis.Redis.from_url(url)
+        # Timeouts: a Redis that stops answering fails the request (503), it does not hang it.
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         self._prefix = "qs:rl:"
 
     def _window(self, limit: Limit) -> tuple[str, int]:

@@ -24,7 +24,7 @@ _CSP = (
 
 
 class SecurityMiddleware(BaseHTTPMiddleware):
-    """Attach a request id, pick the locale, issue the CSRF cookie and set security headers."""
+    """Attach a request id, pick the locale, issue (and at login rotate) the CSRF cookie, set security headers."""
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         import structlog
@@ -46,7 +46,10 @@ class SecurityMiddleware(BaseHTTPMiddleware):
             structlog.contextvars.unbind_contextvars("request_id")
         runtime = request.app.state.runtime
         secure = bool(runtime.settings.cookie_secure)
-        if getattr(request.state, "new_csrf", False):
+        if _sets_session(response):  # signed in or out: a token seen before the login is worth nothing now
+            csrf = secrets.token_urlsafe(32)
+            response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, path="/")
+        elif getattr(request.state, "new_csrf", False):
             response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, path="/")
         headers = response.headers
         headers["X-Request-Id"] = request_id
@@ -61,6 +64,11 @@ class SecurityMiddleware(BaseHTTPMiddleware):
         if "cache-control" not in headers and request.url.path.startswith(("/api", "/account", "/operator")):
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def _sets_session(response: Response) -> bool:
+    """Tell whether the response sets or clears the session cookie (a login or a logout)."""
+    return any(value.startswith(f"{SESSION_COOKIE}=") for value in response.headers.getlist("set-cookie"))
 
 
 def pick_locale(request: Request) -> str:

@@ -147,9 +147,7 @@ def relay_due(runtime: Runtime, *, limit: int = 500) -> int:
     backend = backend_for(runtime)
     now = runtime.clock.now()
     with runtime.transaction() as s:
-        candidates = list(
-            s.scalars(select(Job.id).where(_dispatchable(now)).order_by(Job.run_after).limit(limit))
-        )
+        candidates = list(s.scalars(select(Job.id).where(_dispatchable(now)).order_by(Job.run_after).limit(limit)))
     sent = 0
     for job_id in candidates:
         with runtime.transaction() as s:

@@ -3,7 +3,8 @@
 A scheduled run is an ordinary job whose `dedupe_key` names the schedule and slot
 (e.g. `storage.sweep_orphans:2025-01-31`). The key is unique in the `job` table, so however many
 app processes and workers try to queue the same slot at once, one row wins; the others get its
-id back. The insert runs in a SAVEPOINT so losing the race never aborts the caller's transaction.
+id back. The insert runs in a SAVEPOINT (`jobs.service.enqueue`), so losing the race never aborts
+the caller's transaction.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qianshu.core.clock import Clock
 from qianshu.jobs import service as jobs_service
-from qianshu.jobs.models import Job
 
 __all__ = ["daily_slot", "schedule_once", "slot_key"]
 
@@ -43,18 +41,12 @@ def schedule_once(
     key: str | None = None,
 ) -> str:
     """Queue `kind` for `run_at` unless that slot is queued already (by any process); return the job id."""
-    dedupe = key or slot_key(kind, run_at)
-    existing = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe))
-    if existing:
-        return existing
     delay = max(run_at - clock.now(), timedelta(0))
-    try:
-        with session.begin_nested():
-            return jobs_service.enqueue(
-                session=session, clock=clock, kind=kind, payload=payload, delay=delay, dedupe_key=dedupe
-            )
-    except IntegrityError:
-        winner = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe))
-        if winner is None:  # pragma: no cover - the other insert rolled back in between
-            raise
-        return winner
+    return jobs_service.enqueue(  # deduplicated inside a SAVEPOINT: losing the race is not an error
+        session=session,
+        clock=clock,
+        kind=kind,
+        payload=payload,
+        delay=delay,
+        dedupe_key=key or slot_key(kind, run_at),
+    )

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qianshu.core.clock import Clock
@@ -44,14 +45,43 @@ def load_handlers() -> None:
 
 
 def enqueue(
-    *, session: Session, clock: Clock, kind: str, payload: dict[str, Any], delay: timedelta | None = None,
+    *,
+    session: Session,
+    clock: Clock,
+    kind: str,
+    payload: dict[str, Any],
+    delay: timedelta | None = None,
     dedupe_key: str | None = None,
 ) -> str:
-    """Add a job in the caller's transaction, so it exists exactly when the change commits."""
+    """Add a job in the caller's transaction, so it exists exactly when the change commits.
+
+    With a `dedupe_key` the job is added at most once: a concurrent insert of the same key by
+    another process loses inside a SAVEPOINT and gets the winner's id, the caller's transaction
+    goes on.
+    """
     if dedupe_key is not None:
         existing = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
         if existing:
             return existing
+        try:
+            with session.begin_nested():
+                return _insert(session, clock, kind, payload, delay, dedupe_key)
+        except IntegrityError:
+            winner = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
+            if winner is None:  # pragma: no cover - the other insert rolled back in between
+                raise
+            return winner
+    return _insert(session, clock, kind, payload, delay, None)
+
+
+def _insert(
+    session: Session,
+    clock: Clock,
+    kind: str,
+    payload: dict[str, Any],
+    delay: timedelta | None,
+    dedupe_key: str | None,
+) -> str:
     job = Job(
         id=new_id("job"),
         kind=kind,

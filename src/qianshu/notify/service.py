@@ -462,5 +462,15 @@ def schedule_message_purge(*, session: Session, clock: Clock) -> str:
 
 def ensure_schedules(*, runtime: Runtime) -> None:
     """Startup hook: make sure the next message purge is queued."""
-    with runtime.transaction() as session:
-        schedule_message_purge(session=session, clock=runtime.clock)
+    from qianshu.jobs.schedules import daily_slot, schedule_once
+
+    with runtime.transaction() as session:  # race-free when several processes start at once
+        run_at = daily_slot(runtime.clock.now(), hour=3, minute=30)
+        schedule_once(
+            session=session,
+            clock=runtime.clock,
+            kind=PURGE_JOB,
+            payload={},
+            run_at=run_at,
+            key=f"{PURGE_JOB}:{run_at.date().isoformat()}",
+        )

@@ -47,9 +47,7 @@ def list_jobs(*, session: Session, status: str | None, limit: int = 100) -> list
 def counts(*, session: Session) -> JobCountsRead:
     """Return the number of jobs in each status."""
     found = jobs_service.count_by_status(session=session)
-    return JobCountsRead(
-        counts={s: found.get(s, 0) for s in sorted({"queued", "running", "done", "dead", *found})}
-    )
+    return JobCountsRead(counts={s: found.get(s, 0) for s in sorted({"queued", "running", "done", "dead", *found})})
 
 
 def requeue_dead(
@@ -60,9 +58,7 @@ def requeue_dead(
     if job is None:
         raise JobNotFound("未找到该任务", detail_en="No such job")
     if job.status != "dead":
-        raise JobNotDead(
-            f"任务状态为 {job.status}，无法重新排队", detail_en=f"The job is {job.status}, not dead"
-        )
+        raise JobNotDead(f"任务状态为 {job.status}，无法重新排队", detail_en=f"The job is {job.status}, not dead")
     jobs_service.requeue(session=session, clock=clock, job_id=job_id)
     evidence_service.record_event(
         session=session,

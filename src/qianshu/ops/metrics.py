@@ -135,9 +135,7 @@ def _log_size(session: Session, runtime: Runtime) -> Iterator[Metric]:
 
 
 def _signatures(session: Session, runtime: Runtime) -> Iterator[Metric]:
-    count = session.scalar(
-        select(func.count()).select_from(_audit_event).where(_audit_event.c.action == SIGNED_ACTION)
-    )
+    count = session.scalar(select(func.count()).select_from(_audit_event).where(_audit_event.c.action == SIGNED_ACTION))
     yield GaugeMetricFamily(
         "qianshu_signatures", "Signatures made on the platform (from the audit trail).", value=int(count or 0)
     )

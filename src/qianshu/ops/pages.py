@@ -88,7 +88,5 @@ def requeue_from_page(
     job_id: str, session: DbSession, clock: ClockDep, operator: PageOperator, context: ContextDep
 ) -> RedirectResponse:
     """Requeue a dead job and return to the list."""
-    jobs_view.requeue_dead(
-        session=session, clock=clock, job_id=job_id, actor=operator.user_id, context=context
-    )
+    jobs_view.requeue_dead(session=session, clock=clock, job_id=job_id, actor=operator.user_id, context=context)
     return RedirectResponse(f"/operator/jobs?status=dead&requeued={job_id}", status_code=303)

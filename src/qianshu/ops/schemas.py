@@ -17,10 +17,10 @@ class CheckRead(BaseModel):
 
 
 class ReadinessRead(BaseModel):
-    """The readiness answer: `ready` when every check passed."""
+    """The readiness answer: `ready` when every check passed; the checks only for operators."""
 
     status: str  # ready | unavailable
-    checks: list[CheckRead]
+    checks: list[CheckRead] | None = None
 
 
 class JobRead(BaseModel):

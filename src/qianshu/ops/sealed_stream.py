@@ -115,13 +115,7 @@ class SealedReader(io.RawIOBase):
             n, r, p = int(header["n"]), int(header["r"]), int(header["p"])
         except (ValueError, KeyError, TypeError) as exc:
             raise BadBackupFile("malformed backup header") from exc
-        if (
-            header.get("kdf") != "scrypt"
-            or len(self._prefix) != _PREFIX_BYTES
-            or n > 2**20
-            or r > 32
-            or p > 16
-        ):
+        if header.get("kdf") != "scrypt" or len(self._prefix) != _PREFIX_BYTES or n > 2**20 or r > 32 or p > 16:
             raise BadBackupFile("unsupported backup header")
         self._aead = AESGCM(derive_key(passphrase, salt, n=n, r=r, p=p))
         self._source = source

@@ -4,18 +4,24 @@ A backup is a tar stream sealed with the operator's passphrase (`ops.sealed_stre
 
     manifest.json              format, dialect, Alembic revision, tables, settings that matter
     db/<table>.jsonl           one consistent snapshot of every table, one JSON row per line
-    secrets/…                  the secrets directory: KEK ring, blind-index key, sealed CA keys
     blobs/<key>                every object of the blob store, still encrypted per file
     end.json                   row and object counts, checked on restore
+
+No key material is in a backup: the secrets directory (KEK ring, blind-index key, sealed CA keys,
+the retention key) is kept by the operator apart from the backups, and must be in place before a
+restore. The backup holds data keys only wrapped by those KEKs, so a stolen backup and passphrase
+alone open no personal data, and a data key destroyed later (crypto-shredding) cannot come back:
+a restore re-applies the shred list kept with the secrets (`core.shredlist`).
 
 The database snapshot is consistent: SQLite is copied with the online backup API (sqlite3
 `Connection.backup`) and read from that copy; PostgreSQL is read table by table in one
 REPEATABLE READ transaction. The rows are written in a logical, typed JSON form, so a backup
 restores into either backend (SQLite to PostgreSQL is a supported migration path).
 
-Restore decrypts and authenticates the whole file into a staging folder first, then imports every
-table in one transaction into an empty database, then writes secrets and objects. Key material
-held by a PKCS#11 token is not in the backup: back the token up with the HSM's own tools.
+Restore decrypts and authenticates the whole file into a staging folder first, checks the keys the
+backup needs are in the secrets directory, then imports every table in one transaction into an
+empty database, writes the objects, and re-applies the shred list. Key material held by a PKCS#11
+token is not in the backup either: back the token up with the HSM's own tools.
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, MetaData, Table, func, select, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import DateTime
 
 from qianshu import db
-from qianshu.core.errors import Conflict, InvalidInput
+from qianshu.config import Settings
+from qianshu.core.errors import Conflict, InvalidInput, ServiceUnavailable
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime
 from qianshu.ops.sealed_stream import BadBackupFile, SealedReader, SealedWriter
@@ -51,19 +59,24 @@ __all__ = [
     "BackupInvalid",
     "BackupResult",
     "CheckResult",
+    "DependencyUnreachable",
     "Readiness",
+    "RestoreKeysMissing",
     "RestoreResult",
     "RestoreTargetNotEmpty",
     "VerifyResult",
     "create_backup",
+    "preflight",
     "readiness",
     "restore_backup",
+    "sandbox_secrets_in_use",
     "verify_installation",
 ]
 
 log = get_logger("qianshu.ops")
 
-BACKUP_FORMAT = 1
+BACKUP_FORMAT = 2  # 2: no secrets inside; 1 (older) held the secrets directory, ignored on restore
+_READABLE_FORMATS = {1, 2}
 _SKIP_TABLES = {"alembic_version"}
 _BATCH = 500
 _PROBE_KEY = "qs-readyz-probe"
@@ -77,12 +90,47 @@ class BackupInvalid(InvalidInput):
     title_en = "The backup file is invalid or the passphrase is wrong"
 
 
+class RestoreKeysMissing(InvalidInput):
+    """The secrets directory lacks keys the backup's data is wrapped or sealed with."""
+
+    slug = "restore-keys-missing"
+    title = "恢复所需的密钥不在密钥目录中"
+    title_en = "The keys this backup needs are not in the secrets directory"
+
+
 class RestoreTargetNotEmpty(Conflict):
     """A backup restores only into an empty database and data directory."""
 
     slug = "restore-target-not-empty"
     title = "恢复目标不是空的"
     title_en = "The restore target is not empty"
+
+
+# --- start-up refusals -----------------------------------------------------------------------
+
+# (backend setting, its secret) pairs: a real provider (`http`) must not share the sandbox's secret.
+_PROVIDER_SECRETS = (
+    ("sms_backend", "sms_hmac_secret"),
+    ("identity_backend", "identity_hmac_secret"),
+    ("bank_backend", "bank_hmac_secret"),
+)
+
+
+def sandbox_secrets_in_use(settings: Settings) -> list[str]:
+    """Name the provider secrets still at their published sandbox default while that provider is real.
+
+    Anyone who read this source knows the default, so with `*_backend=http` it would let them forge
+    the provider's signed callbacks (delivery reports, verification results).
+    """
+    found = []
+    for backend, secret in _PROVIDER_SECRETS:
+        if getattr(settings, backend, None) != "http":
+            continue
+        default = Settings.model_fields[secret].default
+        current = getattr(settings, secret)
+        if current.get_secret_value() == default.get_secret_value():
+            found.append(secret)
+    return found
 
 
 # --- readiness ------------------------------------------------------------------------------
@@ -177,6 +225,110 @@ def readiness(runtime: Runtime) -> Readiness:
     return Readiness(results)
 
 
+class DependencyUnreachable(ServiceUnavailable):
+    """A dependency named by a setting cannot be reached at start-up; the message names the setting."""
+
+    slug = "dependency-unreachable"
+    title = "启动失败：依赖服务不可达"
+    title_en = "Start-up failed: a dependency is unreachable"
+
+
+def _reason(exc: Exception) -> str:
+    detail_en = getattr(exc, "detail_en", None)
+    if detail_en:
+        return str(detail_en)
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    return type(orig if isinstance(orig, Exception) else exc).__name__
+
+
+def _preflight_database(runtime: Runtime) -> None:
+    url = runtime.settings.effective_database_url
+    if url.startswith("sqlite"):
+        return
+    # A short connect timeout: a black-holed host fails the start-up instead of hanging it.
+    probe = db.make_engine(url, connect_args={"connect_timeout": 10}, poolclass=NullPool)
+    try:
+        with probe.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        probe.dispose()
+
+
+def _preflight_storage(runtime: Runtime) -> None:
+    from qianshu.storage.providers import blob_store_for
+
+    store = blob_store_for(runtime)
+    if store.backend == "s3":
+        next(iter(store.iter_objects()), None)  # ListObjectsV2: a missing bucket fails, a HEAD would not
+    else:
+        store.exists(_PROBE_KEY)
+
+
+def _preflight_broker(runtime: Runtime) -> None:
+    settings = runtime.settings
+    if settings.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    if settings.jobs_backend == "dramatiq" and (settings.broker_url or not settings.redis_url):
+        from qianshu.jobs import dramatiq_backend
+
+        dramatiq_backend.check_broker(runtime)  # also refuses a missing QIANSHU_BROKER_URL
+
+
+def _preflight_custody(runtime: Runtime) -> None:
+    _check_custody(runtime)  # opens the token (PIN) or the key folder
+
+
+def _redis_setting(settings: Settings) -> str:
+    if settings.jobs_backend == "dramatiq" and settings.broker_url:
+        return "QIANSHU_REDIS_URL / QIANSHU_BROKER_URL" if settings.redis_url else "QIANSHU_BROKER_URL"
+    return "QIANSHU_REDIS_URL"
+
+
+def _storage_setting(settings: Settings) -> str:
+    if settings.blob_backend == "s3":
+        return "QIANSHU_S3_BUCKET / QIANSHU_S3_ENDPOINT_URL / QIANSHU_S3_ACCESS_KEY_ID"
+    return "QIANSHU_DATA_DIR"
+
+
+def _custody_setting(settings: Settings) -> str:
+    if settings.custody_backend == "pkcs11":
+        return "QIANSHU_PKCS11_MODULE / QIANSHU_PKCS11_TOKEN_LABEL / QIANSHU_PKCS11_PIN"
+    return "QIANSHU_DATA_DIR"
+
+
+_PREFLIGHT: tuple[tuple[str, str, Callable[[Runtime], None], Callable[[Settings], str]], ...] = (
+    ("数据库", "database", _preflight_database, lambda s: "QIANSHU_DATABASE_URL"),
+    ("对象存储", "object store", _preflight_storage, _storage_setting),
+    ("消息队列/Redis", "broker/Redis", _preflight_broker, _redis_setting),
+    ("密钥托管", "key custody", _preflight_custody, _custody_setting),
+)
+
+
+def preflight(runtime: Runtime) -> None:
+    """Reach every configured dependency before start-up; raise DependencyUnreachable naming the setting.
+
+    Run by `qianshu serve` and `qianshu worker` before migrating, so a misconfiguration is one clear
+    line on the console (the CLI prints it and exits 1), never a stack trace from deep inside a hook.
+    """
+    for name_zh, name_en, check, setting in _PREFLIGHT:
+        try:
+            check(runtime)
+        except Exception as exc:  # any failure to reach it: report it by the setting to fix
+            names = setting(runtime.settings)
+            reason = _reason(exc)
+            log.error("preflight_failed", dependency=name_en, error_type=type(exc).__name__)
+            raise DependencyUnreachable(
+                f"无法连接{name_zh}，请检查 {names}（{reason}）",
+                detail_en=f"Cannot reach the {name_en}: check {names} ({reason})",
+            ) from None
+
+
 # --- typed JSON rows ------------------------------------------------------------------------
 
 
@@ -228,7 +380,6 @@ class BackupResult:
     tables: int
     rows: int
     blobs: int
-    secrets: int
     size: int
 
 
@@ -308,13 +459,8 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _secret_files(runtime: Runtime) -> list[Path]:
-    root = runtime.settings.secrets_dir
-    return sorted(p for p in root.rglob("*") if p.is_file())
-
-
 def create_backup(*, runtime: Runtime, out: Path, passphrase: str) -> BackupResult:
-    """Write an encrypted backup of the database, secrets and blobs to `out` (atomically)."""
+    """Write an encrypted backup of the database and blobs to `out` (atomically); no key material."""
     from qianshu.storage.providers import blob_store_for
 
     if not passphrase:
@@ -335,8 +481,8 @@ def create_backup(*, runtime: Runtime, out: Path, passphrase: str) -> BackupResu
             "tables": sorted(counts),
             "blob_backend": store.backend,
             "custody_backend": runtime.settings.custody_backend,
+            "secrets": "excluded",
         }
-        secrets = _secret_files(runtime)
         blobs = 0
         try:
             with open(partial, "wb") as fh:
@@ -346,16 +492,13 @@ def create_backup(*, runtime: Runtime, out: Path, passphrase: str) -> BackupResu
                     _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
                     for name in sorted(counts):
                         tar.add(folder / f"{name}.jsonl", arcname=f"db/{name}.jsonl", recursive=False)
-                    for path in secrets:
-                        rel = path.relative_to(runtime.settings.secrets_dir).as_posix()
-                        _add_bytes(tar, f"secrets/{rel}", path.read_bytes())
                     for stat in store.iter_objects():
                         with store.open(stat.key) as chunks:
                             info = tarfile.TarInfo(f"blobs/{stat.key}")
                             info.size, info.mode = stat.size, 0o600
                             tar.addfile(info, _ChunkReader(chunks))
                         blobs += 1
-                    end = {"rows": counts, "blobs": blobs, "secrets": len(secrets)}
+                    end = {"rows": counts, "blobs": blobs}
                     _add_bytes(tar, "end.json", json.dumps(end).encode())
                 writer.close()
                 fh.flush()
@@ -371,7 +514,6 @@ def create_backup(*, runtime: Runtime, out: Path, passphrase: str) -> BackupResu
         tables=len(counts),
         rows=sum(counts.values()),
         blobs=blobs,
-        secrets=len(secrets),
         size=out.stat().st_size,
     )
     log.info("backup_written", tables=result.tables, rows=result.rows, blobs=blobs, size=result.size)
@@ -388,7 +530,7 @@ class RestoreResult:
     revision: str | None
     rows: int
     blobs: int
-    secrets: int
+    shreds_reapplied: int
     source_dialect: str
 
 
@@ -408,6 +550,8 @@ def _stage(source: BinaryIO, passphrase: str, folder: Path) -> dict[str, Any]:
             name = _safe_member(member.name)
             if not member.isfile():
                 raise BadBackupFile(f"unexpected entry in backup: {name}")
+            if name.startswith("secrets/"):  # format 1 carried keys; they are never written out
+                continue
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
             extracted = tar.extractfile(member)
@@ -419,7 +563,7 @@ def _stage(source: BinaryIO, passphrase: str, folder: Path) -> dict[str, Any]:
         raise BadBackupFile("backup is incomplete")
     manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["end"] = json.loads((folder / "end.json").read_text(encoding="utf-8"))
-    if manifest.get("format") != BACKUP_FORMAT:
+    if manifest.get("format") not in _READABLE_FORMATS:
         raise BadBackupFile(f"unsupported backup format {manifest.get('format')}")
     return manifest
 
@@ -474,10 +618,7 @@ def _import_table(conn: Connection, table: Table, path: Path, *, aware: bool) ->
         for line in fh:
             values = json.loads(line)
             batch.append(
-                {
-                    c: _decode(v, aware=aware or c not in datetimes)
-                    for c, v in zip(columns, values, strict=True)
-                }
+                {c: _decode(v, aware=aware or c not in datetimes) for c, v in zip(columns, values, strict=True)}
             )
             if len(batch) >= _BATCH:
                 conn.execute(table.insert(), batch)
@@ -491,9 +632,7 @@ def _import_table(conn: Connection, table: Table, path: Path, *, aware: bool) ->
 def _reset_sequences(conn: Connection, meta: MetaData) -> None:
     for table in meta.sorted_tables:
         for col in table.primary_key.columns:
-            seq = conn.scalar(
-                text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": f'"{table.name}"', "c": col.name}
-            )
+            seq = conn.scalar(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": f'"{table.name}"', "c": col.name})
             if seq:
                 top = conn.scalar(select(func.max(col)))
                 conn.execute(
@@ -502,33 +641,65 @@ def _reset_sequences(conn: Connection, meta: MetaData) -> None:
                 )
 
 
-def _restore_secrets(folder: Path, secrets_dir: Path) -> int:
-    staged = folder / "secrets"
-    if not staged.is_dir():
+def _needed_keys(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """Name the secret files the backup's rows depend on (relative to the secrets directory)."""
+    needed = {"vault/blind-index.key"}
+    path = folder / "db" / "vault_data_key.jsonl"
+    if path.is_file():
+        with open(path, encoding="utf-8") as fh:
+            columns: list[str] = json.loads(fh.readline())["columns"]
+            at_status, at_kek = columns.index("status"), columns.index("kek_id")
+            for line in fh:
+                row = json.loads(line)
+                kid = row[at_kek]
+                if row[at_status] == "active" and isinstance(kid, str) and kid.startswith("kek_"):
+                    needed.add(f"vault/kek/{kid}.key")
+    if manifest.get("custody_backend", "file") == "file":
+        needed.add("custody.key")
+    return sorted(needed)
+
+
+def _check_keys(folder: Path, manifest: dict[str, Any], secrets_dir: Path) -> None:
+    missing = [name for name in _needed_keys(folder, manifest) if not (secrets_dir / name).is_file()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        raise RestoreKeysMissing(
+            "请先把备份所属部署的密钥目录放回原处，再恢复备份",
+            detail_en=f"Put the deployment's secrets directory ({secrets_dir}) back before restoring; missing: {shown}",
+        )
+
+
+def _reapply_shreds(runtime: Runtime) -> int:
+    """Destroy again every data key on the shred list that the backup brought back; return how many."""
+    from qianshu.core import shredlist
+    from qianshu.vault import service as vault_service
+
+    listed = shredlist.entries(runtime.settings.secrets_dir)
+    if not listed:
         return 0
-    files = sorted(p for p in staged.rglob("*") if p.is_file())
-    for path in files:  # check first: refuse before writing anything
-        target = secrets_dir / path.relative_to(staged)
-        if target.exists() and target.read_bytes() != path.read_bytes():
-            raise RestoreTargetNotEmpty(
-                "目标数据目录已有不同的密钥文件",
-                detail_en=f"A different secret exists at secrets/{path.relative_to(staged).as_posix()}",
-            )
-    for path in files:
-        target = secrets_dir / path.relative_to(staged)
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(target.parent, 0o700)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(path.read_bytes())
-    return len(files)
+    reapplied = 0
+    with runtime.transaction() as session:
+        for entry in {e.subject_id: e for e in listed}.values():
+            if entry.subject_id.startswith(vault_service.RETENTION_PREFIX):
+                subject = entry.subject_id.removeprefix(vault_service.RETENTION_PREFIX)
+                if vault_service.has_retention_key(session=session, subject_id=subject):
+                    vault_service.destroy_retention_key(session=session, clock=runtime.clock, subject_id=subject)
+                    reapplied += 1
+            elif not vault_service.is_shredded(session=session, subject_id=entry.subject_id):
+                vault_service.destroy_data_key(session=session, clock=runtime.clock, subject_id=entry.subject_id)
+                reapplied += 1
+    if reapplied:
+        log.warning("restore_shreds_reapplied", count=reapplied)
+    return reapplied
 
 
 def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> RestoreResult:
-    """Restore a backup into the runtime's empty database, secrets folder and blob store.
+    """Restore a backup into the runtime's empty database and blob store.
 
-    Call it on a runtime whose startup hooks have not run (they would create fresh keys). The
-    database is migrated to the backup's revision, filled in one transaction, then migrated on.
+    The deployment's secrets directory must already be in place (a backup holds no keys); call
+    this on a runtime whose startup hooks have not run (they would create fresh keys). The database
+    is migrated to the backup's revision, filled in one transaction, then migrated on; finally the
+    shred list is re-applied so subjects shredded since the backup stay shredded.
     """
     from qianshu.storage.providers import blob_store_for
 
@@ -545,6 +716,7 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
             raise BackupInvalid(
                 "备份文件已损坏、不完整或口令错误", detail_en=f"The backup cannot be read: {exc}"
             ) from None
+        _check_keys(folder, manifest, runtime.settings.secrets_dir)
         engine = runtime.engine
         revision = manifest.get("revision")
         current = db.current_revision(engine)
@@ -564,10 +736,7 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
             raise BackupInvalid("备份与当前版本不兼容", detail_en=str(exc)) from None
         expected_rows = sum(int(v) for v in manifest["end"]["rows"].values())
         if rows != expected_rows:
-            raise BackupInvalid(
-                "备份行数不符", detail_en=f"Restored {rows} rows, the backup lists {expected_rows}"
-            )
-        secrets = _restore_secrets(folder, runtime.settings.secrets_dir)
+            raise BackupInvalid("备份行数不符", detail_en=f"Restored {rows} rows, the backup lists {expected_rows}")
         store = blob_store_for(runtime)
         blobs = 0
         blob_dir = folder / "blobs"
@@ -577,12 +746,13 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
                     store.put(path.name, fh)
                 blobs += 1
         runtime.migrate()
-    log.info("backup_restored", rows=rows, blobs=blobs, secrets=secrets, revision=revision)
+    shreds = _reapply_shreds(runtime)
+    log.info("backup_restored", rows=rows, blobs=blobs, shreds_reapplied=shreds, revision=revision)
     return RestoreResult(
         revision=revision,
         rows=rows,
         blobs=blobs,
-        secrets=secrets,
+        shreds_reapplied=shreds,
         source_dialect=str(manifest.get("dialect")),
     )
 

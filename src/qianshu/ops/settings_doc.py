@@ -33,9 +33,7 @@ def settings_table() -> str:
     lines = ["| variable | type | default | notes |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]  # no-arg factories
-        shown = (
-            "(secret)" if hasattr(default, "get_secret_value") else ("—" if default is None else str(default))
-        )
+        shown = "(secret)" if hasattr(default, "get_secret_value") else ("—" if default is None else str(default))
         cells = [
             f"`QIANSHU_{name.upper()}`",
             _type_name(field.annotation),

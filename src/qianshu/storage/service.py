@@ -303,6 +303,16 @@ def schedule_sweep(*, session: Session, clock: Clock) -> str:
 
 def ensure_schedules(*, runtime: Runtime) -> None:
     """Startup hook: check the blob store settings and make sure the next sweep is queued."""
+    from qianshu.jobs.schedules import schedule_once
+
     blob_store_for(runtime)
-    with runtime.transaction() as session:
-        schedule_sweep(session=session, clock=runtime.clock)
+    with runtime.transaction() as session:  # race-free when several processes start at once
+        run_at = next_sweep_time(runtime.clock.now())
+        schedule_once(
+            session=session,
+            clock=runtime.clock,
+            kind=SWEEP_JOB,
+            payload={},
+            run_at=run_at,
+            key=f"{SWEEP_JOB}:{run_at.date().isoformat()}",
+        )

@@ -1,4 +1,4 @@
-"""ops_scaleout: reserved (no schema change yet)
+"""ops_scaleout: no schema change (the shred list is kept outside the database, by design)
 
 Revision ID: 0022
 Revises: 0021
