@@ -196,8 +196,9 @@ def test_password_login_by_phone_or_email(client: Any, register: Callable[..., d
     client.cookies.clear()
     r = _login(client, login="ZHANG.SAN@example.com")
     assert r.status_code == 201 and r.json()["session"]["method"] == "password"
-    assert r.headers["set-cookie"].lower().count("httponly") == 1
-    assert "samesite=lax" in r.headers["set-cookie"].lower()
+    cookies = {c.split("=", 1)[0]: c.lower() for c in r.headers.get_list("set-cookie")}
+    assert "httponly" in cookies["qs_session"] and "samesite=lax" in cookies["qs_session"]
+    assert "httponly" in cookies["qs_csrf"]  # a fresh CSRF token with every login
 
 
 def test_wrong_password_and_unknown_login_look_the_same(
