@@ -22,8 +22,8 @@ from qianshu.accounts.schemas import (
     SmsLogin,
     SmsLoginStart,
 )
-from qianshu.core.auth import CurrentUser, clear_session_cookie, set_session_cookie
-from qianshu.core.deps import ClockDep, ContextDep, DbSession, SettingsDep
+from qianshu.core.auth import ActingUser, CurrentUser, clear_session_cookie, set_session_cookie
+from qianshu.core.deps import CallingDep, ClockDep, DbSession, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 SessionId = Path(min_length=1, max_length=40)
@@ -35,74 +35,39 @@ def _logged_in(response: Response, settings: SettingsDep, new: accounts_service.
 
 
 @router.post("/accounts/register/start", status_code=status.HTTP_202_ACCEPTED)
-def register_start(
-    body: RegisterStart, session: DbSession, clock: ClockDep, context: ContextDep
-) -> CodeSentRead:
+def register_start(body: RegisterStart, call: CallingDep) -> CodeSentRead:
     """Send a registration code to the phone or e-mail."""
-    return accounts_service.start_registration(
-        session=session, clock=clock, phone=body.phone, email=body.email, context=context
-    )
+    return accounts_service.start_registration(**call.args(phone=body.phone, email=body.email))
 
 
 @router.post("/accounts/register/complete", status_code=status.HTTP_201_CREATED)
-def register_complete(
-    body: RegisterComplete,
-    response: Response,
-    session: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    context: ContextDep,
-) -> LoginRead:
+def register_complete(body: RegisterComplete, response: Response, call: CallingDep, settings: SettingsDep) -> LoginRead:
     """Create the account with the code and password; the response carries a new session."""
     new = accounts_service.complete_registration(
-        session=session,
-        clock=clock,
-        phone=body.phone,
-        email=body.email,
-        code=body.code,
-        password=body.password,
+        **call.args(phone=body.phone, email=body.email, code=body.code, password=body.password),
         accept_policy_version=body.accept_policy_version,
         display_name=body.display_name,
-        context=context,
     )
     return _logged_in(response, settings, new)
 
 
 @router.post("/sessions", status_code=status.HTTP_201_CREATED)
-def create_session(
-    body: PasswordLogin,
-    response: Response,
-    session: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    context: ContextDep,
-) -> LoginRead:
+def create_session(body: PasswordLogin, response: Response, call: CallingDep, settings: SettingsDep) -> LoginRead:
     """Log in with phone or e-mail and password."""
-    new = accounts_service.login_with_password(
-        session=session, clock=clock, login=body.login, password=body.password, context=context
-    )
+    new = accounts_service.login_with_password(**call.args(login=body.login, password=body.password))
     return _logged_in(response, settings, new)
 
 
 @router.post("/sessions/sms/start", status_code=status.HTTP_202_ACCEPTED)
-def sms_start(body: SmsLoginStart, session: DbSession, clock: ClockDep, context: ContextDep) -> CodeSentRead:
+def sms_start(body: SmsLoginStart, call: CallingDep) -> CodeSentRead:
     """Send a login code by SMS."""
-    return accounts_service.start_sms_login(session=session, clock=clock, phone=body.phone, context=context)
+    return accounts_service.start_sms_login(**call.args(phone=body.phone))
 
 
 @router.post("/sessions/sms", status_code=status.HTTP_201_CREATED)
-def create_session_by_sms(
-    body: SmsLogin,
-    response: Response,
-    session: DbSession,
-    clock: ClockDep,
-    settings: SettingsDep,
-    context: ContextDep,
-) -> LoginRead:
+def create_session_by_sms(body: SmsLogin, response: Response, call: CallingDep, settings: SettingsDep) -> LoginRead:
     """Log in with the SMS code."""
-    new = accounts_service.login_with_sms(
-        session=session, clock=clock, phone=body.phone, code=body.code, context=context
-    )
+    new = accounts_service.login_with_sms(**call.args(phone=body.phone, code=body.code))
     return _logged_in(response, settings, new)
 
 
@@ -115,35 +80,27 @@ def list_sessions(user: CurrentUser, session: DbSession, clock: ClockDep) -> lis
 
 
 @router.delete("/sessions/current", status_code=status.HTTP_204_NO_CONTENT)
-def delete_current_session(
-    user: CurrentUser, session: DbSession, clock: ClockDep, settings: SettingsDep, context: ContextDep
-) -> Response:
+def delete_current_session(act: ActingUser, settings: SettingsDep) -> Response:
     """Log out this device."""
-    accounts_service.logout(session=session, clock=clock, principal=user, context=context)
+    accounts_service.logout(**act.args(principal=act.user))
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookie(response, settings=settings)
     return response
 
 
 @router.delete("/sessions")
-def delete_other_sessions(
-    user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> RevokedRead:
+def delete_other_sessions(act: ActingUser) -> RevokedRead:
     """Log out every other device."""
     count = accounts_service.revoke_other_sessions(
-        session=session, clock=clock, user_id=user.user_id, keep_session_id=user.session_id, context=context
+        **act.args(user_id=act.user.user_id, keep_session_id=act.user.session_id)
     )
     return RevokedRead(revoked=count)
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_session(
-    user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep, session_id: str = SessionId
-) -> Response:
+def delete_session(act: ActingUser, session_id: str = SessionId) -> Response:
     """Log out one device by its session id."""
-    accounts_service.revoke_session(
-        session=session, clock=clock, user_id=user.user_id, session_id=session_id, context=context
-    )
+    accounts_service.revoke_session(**act.args(user_id=act.user.user_id, session_id=session_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -154,74 +111,36 @@ def me(user: CurrentUser, session: DbSession) -> ProfileRead:
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_password(
-    body: PasswordChange, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> Response:
+def change_password(body: PasswordChange, act: ActingUser) -> Response:
     """Change the password; other devices are logged out."""
     accounts_service.change_password(
-        session=session,
-        clock=clock,
-        principal=user,
-        current_password=body.current_password,
-        new_password=body.new_password,
-        context=context,
+        **act.args(principal=act.user, current_password=body.current_password, new_password=body.new_password)
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/me/contact/start", status_code=status.HTTP_202_ACCEPTED)
-def contact_start(
-    body: ContactChangeStart, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> CodeSentRead:
+def contact_start(body: ContactChangeStart, act: ActingUser) -> CodeSentRead:
     """Send a code to a new phone or e-mail (the current password is required)."""
-    return accounts_service.start_contact_change(
-        session=session,
-        clock=clock,
-        principal=user,
-        password=body.password,
-        phone=body.phone,
-        email=body.email,
-        context=context,
-    )
+    contact = {"phone": body.phone, "email": body.email}
+    return accounts_service.start_contact_change(**act.args(principal=act.user, password=body.password, **contact))
 
 
 @router.post("/me/contact/complete")
-def contact_complete(
-    body: ContactChangeComplete, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> ProfileRead:
+def contact_complete(body: ContactChangeComplete, act: ActingUser) -> ProfileRead:
     """Store the new phone or e-mail once its code is confirmed."""
-    return accounts_service.complete_contact_change(
-        session=session,
-        clock=clock,
-        principal=user,
-        code=body.code,
-        phone=body.phone,
-        email=body.email,
-        context=context,
-    )
+    contact = {"phone": body.phone, "email": body.email}
+    return accounts_service.complete_contact_change(**act.args(principal=act.user, code=body.code, **contact))
 
 
 @router.post("/accounts/password-reset/start", status_code=status.HTTP_202_ACCEPTED)
-def password_reset_start(
-    body: PasswordResetStart, session: DbSession, clock: ClockDep, context: ContextDep
-) -> CodeSentRead:
+def password_reset_start(body: PasswordResetStart, call: CallingDep) -> CodeSentRead:
     """Send a reset code (the answer is the same whether or not the account exists)."""
-    return accounts_service.start_password_reset(
-        session=session, clock=clock, login=body.login, context=context
-    )
+    return accounts_service.start_password_reset(**call.args(login=body.login))
 
 
 @router.post("/accounts/password-reset/complete", status_code=status.HTTP_204_NO_CONTENT)
-def password_reset_complete(
-    body: PasswordResetComplete, session: DbSession, clock: ClockDep, context: ContextDep
-) -> Response:
+def password_reset_complete(body: PasswordResetComplete, call: CallingDep) -> Response:
     """Set a new password with the reset code; every device is logged out."""
-    accounts_service.complete_password_reset(
-        session=session,
-        clock=clock,
-        login=body.login,
-        code=body.code,
-        password=body.password,
-        context=context,
-    )
+    accounts_service.complete_password_reset(**call.args(login=body.login, code=body.code, password=body.password))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,21 +7,23 @@ the same form again with a readable message, after rolling back anything the att
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from qianshu.accounts import flow as flows
 from qianshu.accounts import service as accounts_service
 from qianshu.accounts.rules import parse_login
-from qianshu.core.auth import OptionalUser, PageOperator, PageUser, clear_session_cookie, set_session_cookie
-from qianshu.core.deps import ClockDep, ContextDep, DbSession, RuntimeDep
+from qianshu.core.auth import OptionalUser, PageOperator, PageUser, Principal, clear_session_cookie, set_session_cookie
+from qianshu.core.deps import Calling, ContextDep, DbSession, RuntimeDep
 from qianshu.core.errors import InvalidInput, QianshuError
 from qianshu.core.runtime import Runtime
 from qianshu.vault.masking import mask_email, mask_phone
+from qianshu.web.acting import attempt as _attempt
 from qianshu.web.links import safe_next
 from qianshu.web.render import Notice, render
 
@@ -94,24 +96,91 @@ def _masked(kind: str, value: str) -> str:
     return mask_phone(value) if kind == "phone" else mask_email(value)
 
 
-def _flow(request: Request, runtime: Runtime, purpose: str) -> flows.Flow | None:
-    return flows.open_flow(
-        runtime, request.cookies.get(flows.FLOW_COOKIE), purpose=purpose, now=runtime.clock.now()
-    )
+@dataclass(frozen=True)
+class Visit(Calling):
+    """A request to the accounts pages, with what the service and the flow cookie take."""
+
+    request: Request
+    runtime: Runtime
+
+    def url(self, path: str, **params: str) -> str:
+        """Return `path` with `params`, keeping an explicit `?lang=` of this request."""
+        return _url(self.request, path, **params)
+
+    def flow(self, purpose: str) -> flows.Flow | None:
+        """Return the started flow of `purpose` from its cookie, if any and still valid."""
+        cookie = self.request.cookies.get(flows.FLOW_COOKIE)
+        return flows.open_flow(self.runtime, cookie, purpose=purpose, now=self.clock.now())
 
 
-def _logged_in(request: Request, runtime: Runtime, new: accounts_service.NewSession, target: str) -> Response:
+def _visit(request: Request, session: DbSession, runtime: RuntimeDep, context: ContextDep) -> Visit:
+    return Visit(session=session, clock=runtime.clock, context=context, request=request, runtime=runtime)
+
+
+VisitDep = Annotated[Visit, Depends(_visit)]
+
+
+def _logged_in(v: Visit, new: accounts_service.NewSession, target: str) -> Response:
     response = _redirect(target)
-    set_session_cookie(response, token=new.token, settings=runtime.settings)
-    flows.clear_cookie(response, runtime)
+    set_session_cookie(response, token=new.token, settings=v.runtime.settings)
+    flows.clear_cookie(response, v.runtime)
     return response
 
 
-def _attempt(fn: Callable[[], Response], on_error: Callable[[QianshuError], HTMLResponse]) -> Response:
-    try:
-        return fn()
-    except QianshuError as exc:
-        return on_error(exc)
+def _expired() -> InvalidInput:
+    return InvalidInput("验证已过期，请重新获取验证码", detail_en="This step expired; request a new code")
+
+
+def _code_step(v: Visit, purpose: str, channel: str, step: str | None) -> dict[str, Any]:
+    """Return the context of a two-step form of `purpose`: the start or (with an open flow) the code step."""
+    flow = v.flow(purpose)
+    if step != "start" and flow is not None:
+        step, channel = "code", flow.kind
+    else:
+        step = "start"
+    return {
+        "step": step,
+        "channel": channel if channel in _CHANNELS else "phone",
+        "sent_to": _masked(flow.kind, flow.value) if flow else "",
+    }
+
+
+def _code_sent(v: Visit, flow: flows.Flow, path: str, **params: str) -> Response:
+    """Go to the code step at `path`, remembering `flow` in its cookie."""
+    response = _redirect(v.url(path, **params))
+    flows.set_cookie(response, v.runtime, flow, now=v.clock.now())
+    return response
+
+
+def _new_flow(purpose: str, value: str, next_url: str = "") -> flows.Flow:
+    contact = parse_login(value)
+    return flows.Flow(purpose, contact.kind, contact.value, next_url)
+
+
+def _contact_value(channel: str, phone: str, email: str) -> tuple[str, str]:
+    """Return the chosen channel (phone unless e-mail) and the contact typed for it."""
+    channel = channel if channel in _CHANNELS else "phone"
+    return channel, phone if channel == "phone" else email
+
+
+def _start_code(
+    v: Visit,
+    purpose: str,
+    contact: tuple[str, str],
+    send: Callable[..., object],
+    page: Callable[..., HTMLResponse],
+    path: str,
+) -> Response:
+    """Send a code with `send(phone=…, email=…)` and go to the code step at `path`, or show `page` with the error."""
+    channel, value = contact
+
+    def run() -> Response:
+        phone_in, email_in = _split(channel, value)
+        send(phone=phone_in, email=email_in)
+        return _code_sent(v, _new_flow(purpose, value), path, step="code")
+
+    values = {channel: value[:_MAX_FIELD]}
+    return _attempt(run, lambda exc: page(v, channel=channel, step="start", error=exc, values=values))
 
 
 # --- register -------------------------------------------------------------------------------
@@ -124,119 +193,72 @@ def _policy_version(session: Session) -> str | None:
         return None
 
 
-def _register_page(
-    request: Request,
-    session: Session,
-    runtime: Runtime,
+def _code_page(
+    v: Visit,
+    purpose: str,
+    name: str,
+    more: Callable[[], dict[str, Any]] = dict,
     *,
     channel: str = "phone",
     step: str | None = None,
     error: QianshuError | None = None,
     values: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    flow = _flow(request, runtime, "register")
-    if step != "start" and flow is not None:
-        step, channel = "code", flow.kind
-    else:
-        step = "start"
+    """Render a two-step form (`more()` adds to its context once an error's attempt is rolled back)."""
+    ctx = _code_step(v, purpose, channel, step)
     if error is not None:
-        session.rollback()
-    ctx = {
-        "step": step,
-        "channel": channel if channel in _CHANNELS else "phone",
-        "sent_to": _masked(flow.kind, flow.value) if flow else "",
-        "policy_version": _policy_version(session),
-        "values": values or {},
-        "next": safe_next(request.query_params.get("next"), ""),
-    }
-    return _page(request, "register.html", ctx, error=error)
+        v.session.rollback()
+    ctx["values"] = values or {}
+    ctx.update(more())
+    return _page(v.request, name, ctx, error=error)
+
+
+def _register_page(v: Visit, **form: Any) -> HTMLResponse:
+    def more() -> dict[str, Any]:
+        next_url = safe_next(v.request.query_params.get("next"), "")
+        return {"policy_version": _policy_version(v.session), "next": next_url}
+
+    return _code_page(v, "register", "register.html", more, **form)
 
 
 @router.get("/register", response_class=HTMLResponse)
-def register_page(
-    request: Request,
-    user: OptionalUser,
-    session: DbSession,
-    runtime: RuntimeDep,
-    channel: str = "phone",
-    step: str | None = None,
-) -> Response:
+def register_page(user: OptionalUser, v: VisitDep, channel: str = "phone", step: str | None = None) -> Response:
     """Show registration: step 1 (phone or e-mail, send code) or step 2 (code, password, policy)."""
     if user is not None:
-        return _redirect(_url(request, "/account"))
-    return _register_page(request, session, runtime, channel=channel, step=step)
+        return _redirect(v.url("/account"))
+    return _register_page(v, channel=channel, step=step)
 
 
 @router.post("/register/start")
-def register_start(
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-    channel: FormStr = "phone",
-    phone: FormStr = "",
-    email: FormStr = "",
-) -> Response:
+def register_start(v: VisitDep, channel: FormStr = "phone", phone: FormStr = "", email: FormStr = "") -> Response:
     """Send the registration code, then show step 2."""
-    channel = channel if channel in _CHANNELS else "phone"
-    value = phone if channel == "phone" else email
+    contact = _contact_value(channel, phone, email)
 
-    def run() -> Response:
-        _check_lengths(value)
-        phone_in, email_in = _split(channel, value)
-        accounts_service.start_registration(
-            session=session, clock=clock, phone=phone_in, email=email_in, context=context
-        )
-        contact = parse_login(value)
-        response = _redirect(_url(request, "/register", step="code"))
-        flows.set_cookie(
-            response, runtime, flows.Flow("register", contact.kind, contact.value), now=clock.now()
-        )
-        return response
+    def send(**typed: str | None) -> object:
+        _check_lengths(contact[1])
+        return accounts_service.start_registration(**v.args(**typed))
 
-    return _attempt(
-        run,
-        lambda exc: _register_page(
-            request,
-            session,
-            runtime,
-            channel=channel,
-            step="start",
-            error=exc,
-            values={channel: value[:_MAX_FIELD]},
-        ),
-    )
+    return _start_code(v, "register", contact, send, _register_page, "/register")
 
 
 @router.post("/register/resend")
-def register_resend(
-    request: Request, session: DbSession, runtime: RuntimeDep, clock: ClockDep, context: ContextDep
-) -> Response:
+def register_resend(v: VisitDep) -> Response:
     """Send a new registration code to the same phone or e-mail."""
-    flow = _flow(request, runtime, "register")
+    flow = v.flow("register")
     if flow is None:
-        return _redirect(_url(request, "/register"))
+        return _redirect(v.url("/register"))
 
     def run() -> Response:
         phone_in, email_in = _split(flow.kind, flow.value)
-        accounts_service.start_registration(
-            session=session, clock=clock, phone=phone_in, email=email_in, context=context
-        )
-        response = _redirect(_url(request, "/register", step="code", notice="accounts_code_resent"))
-        flows.set_cookie(response, runtime, flow, now=clock.now())
-        return response
+        accounts_service.start_registration(**v.args(phone=phone_in, email=email_in))
+        return _code_sent(v, flow, "/register", step="code", notice="accounts_code_resent")
 
-    return _attempt(run, lambda exc: _register_page(request, session, runtime, error=exc))
+    return _attempt(run, lambda exc: _register_page(v, error=exc))
 
 
 @router.post("/register/complete")
 def register_complete(
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
+    v: VisitDep,
     code: FormStr = "",
     password: FormStr = "",
     display_name: FormStr = "",
@@ -244,45 +266,28 @@ def register_complete(
     next: FormStr = "",
 ) -> Response:
     """Create the account, sign in and go to the account page."""
-    flow = _flow(request, runtime, "register")
+    flow = v.flow("register")
     if flow is None:
-        expired = InvalidInput(
-            "验证已过期，请重新获取验证码", detail_en="This step expired; request a new code"
-        )
-        return _register_page(request, session, runtime, step="start", error=expired)
+        return _register_page(v, step="start", error=_expired())
 
     def run() -> Response:
         _check_lengths(code, password, display_name, accept_policy)
         phone_in, email_in = _split(flow.kind, flow.value)
         new = accounts_service.complete_registration(
-            session=session,
-            clock=clock,
-            phone=phone_in,
-            email=email_in,
-            code=code,
-            password=password,
+            **v.args(phone=phone_in, email=email_in, code=code, password=password),
             accept_policy_version=accept_policy,
             display_name=display_name or None,
-            context=context,
         )
-        target = safe_next(next, "") or _url(request, "/account", notice="accounts_registered")
-        return _logged_in(request, runtime, new, target)
+        return _logged_in(v, new, safe_next(next, "") or v.url("/account", notice="accounts_registered"))
 
-    return _attempt(
-        run,
-        lambda exc: _register_page(
-            request, session, runtime, error=exc, values={"display_name": display_name[:64]}
-        ),
-    )
+    return _attempt(run, lambda exc: _register_page(v, error=exc, values={"display_name": display_name[:64]}))
 
 
 # --- login ----------------------------------------------------------------------------------
 
 
 def _login_page(
-    request: Request,
-    session: Session,
-    runtime: Runtime,
+    v: Visit,
     *,
     tab: str = "password",
     step: str | None = None,
@@ -290,9 +295,9 @@ def _login_page(
     values: dict[str, str] | None = None,
     next_url: str = "",
 ) -> HTMLResponse:
-    flow = _flow(request, runtime, "login") if tab == "sms" else None
+    flow = v.flow("login") if tab == "sms" else None
     if error is not None:
-        session.rollback()
+        v.session.rollback()
     ctx = {
         "tab": tab if tab in ("password", "sms") else "password",
         "step": "code" if flow is not None and step != "start" else "start",
@@ -300,223 +305,128 @@ def _login_page(
         "values": values or {},
         "next": safe_next(next_url or (flow.next if flow else ""), ""),
     }
-    return _page(request, "login.html", ctx, error=error)
+    return _page(v.request, "login.html", ctx, error=error)
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(
-    request: Request,
-    user: OptionalUser,
-    session: DbSession,
-    runtime: RuntimeDep,
-    tab: str = "password",
-    step: str | None = None,
-    next: str | None = None,
+    user: OptionalUser, v: VisitDep, tab: str = "password", step: str | None = None, next: str | None = None
 ) -> Response:
     """Show login by password or by SMS code."""
     if user is not None:
-        return _redirect(safe_next(next, "") or _url(request, "/account"))
-    return _login_page(request, session, runtime, tab=tab, step=step, next_url=next or "")
+        return _redirect(safe_next(next, "") or v.url("/account"))
+    return _login_page(v, tab=tab, step=step, next_url=next or "")
 
 
 @router.post("/login")
-def login_password(
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-    login: FormStr = "",
-    password: FormStr = "",
-    next: FormStr = "",
-) -> Response:
+def login_password(v: VisitDep, login: FormStr = "", password: FormStr = "", next: FormStr = "") -> Response:
     """Log in with phone or e-mail and password."""
 
     def run() -> Response:
         _check_lengths(login, password)
-        new = accounts_service.login_with_password(
-            session=session, clock=clock, login=login, password=password, context=context
-        )
-        return _logged_in(request, runtime, new, safe_next(next, "") or _url(request, "/account"))
+        new = accounts_service.login_with_password(**v.args(login=login, password=password))
+        return _logged_in(v, new, safe_next(next, "") or v.url("/account"))
 
-    return _attempt(
-        run,
-        lambda exc: _login_page(
-            request,
-            session,
-            runtime,
-            tab="password",
-            error=exc,
-            values={"login": login[:_MAX_FIELD]},
-            next_url=next,
-        ),
-    )
+    values = {"login": login[:_MAX_FIELD]}
+    return _attempt(run, lambda exc: _login_page(v, tab="password", error=exc, values=values, next_url=next))
 
 
 @router.post("/login/sms/start")
-def login_sms_start(
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-    phone: FormStr = "",
-    next: FormStr = "",
-) -> Response:
+def login_sms_start(v: VisitDep, phone: FormStr = "", next: FormStr = "") -> Response:
     """Send the SMS login code, then show the code step."""
 
     def run() -> Response:
         _check_lengths(phone)
-        accounts_service.start_sms_login(session=session, clock=clock, phone=phone, context=context)
-        contact = parse_login(phone)
-        response = _redirect(_url(request, "/login", tab="sms", step="code"))
-        flows.set_cookie(
-            response,
-            runtime,
-            flows.Flow("login", contact.kind, contact.value, safe_next(next, "")),
-            now=clock.now(),
-        )
-        return response
+        accounts_service.start_sms_login(**v.args(phone=phone))
+        return _code_sent(v, _new_flow("login", phone, safe_next(next, "")), "/login", tab="sms", step="code")
 
-    return _attempt(
-        run,
-        lambda exc: _login_page(
-            request,
-            session,
-            runtime,
-            tab="sms",
-            step="start",
-            error=exc,
-            values={"phone": phone[:_MAX_FIELD]},
-            next_url=next,
-        ),
-    )
+    values = {"phone": phone[:_MAX_FIELD]}
+    return _attempt(run, lambda exc: _login_page(v, tab="sms", step="start", error=exc, values=values, next_url=next))
 
 
 @router.post("/login/sms/resend")
-def login_sms_resend(
-    request: Request, session: DbSession, runtime: RuntimeDep, clock: ClockDep, context: ContextDep
-) -> Response:
+def login_sms_resend(v: VisitDep) -> Response:
     """Send a new SMS login code to the same number."""
-    flow = _flow(request, runtime, "login")
+    flow = v.flow("login")
     if flow is None:
-        return _redirect(_url(request, "/login", tab="sms"))
+        return _redirect(v.url("/login", tab="sms"))
 
     def run() -> Response:
-        accounts_service.start_sms_login(session=session, clock=clock, phone=flow.value, context=context)
-        response = _redirect(_url(request, "/login", tab="sms", step="code", notice="accounts_code_resent"))
-        flows.set_cookie(response, runtime, flow, now=clock.now())
-        return response
+        accounts_service.start_sms_login(**v.args(phone=flow.value))
+        return _code_sent(v, flow, "/login", tab="sms", step="code", notice="accounts_code_resent")
 
-    return _attempt(run, lambda exc: _login_page(request, session, runtime, tab="sms", error=exc))
+    return _attempt(run, lambda exc: _login_page(v, tab="sms", error=exc))
 
 
 @router.post("/login/sms")
-def login_sms(
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-    code: FormStr = "",
-    next: FormStr = "",
-) -> Response:
+def login_sms(v: VisitDep, code: FormStr = "", next: FormStr = "") -> Response:
     """Log in with the SMS code."""
-    flow = _flow(request, runtime, "login")
+    flow = v.flow("login")
     if flow is None:
-        expired = InvalidInput(
-            "验证已过期，请重新获取验证码", detail_en="This step expired; request a new code"
-        )
-        return _login_page(request, session, runtime, tab="sms", step="start", error=expired, next_url=next)
+        return _login_page(v, tab="sms", step="start", error=_expired(), next_url=next)
 
     def run() -> Response:
         _check_lengths(code)
-        new = accounts_service.login_with_sms(
-            session=session, clock=clock, phone=flow.value, code=code, context=context
-        )
-        return _logged_in(
-            request, runtime, new, safe_next(next or flow.next, "") or _url(request, "/account")
-        )
+        new = accounts_service.login_with_sms(**v.args(phone=flow.value, code=code))
+        return _logged_in(v, new, safe_next(next or flow.next, "") or v.url("/account"))
 
-    return _attempt(
-        run, lambda exc: _login_page(request, session, runtime, tab="sms", error=exc, next_url=next)
-    )
+    return _attempt(run, lambda exc: _login_page(v, tab="sms", error=exc, next_url=next))
+
+
+def _logged_out(v: Visit) -> Response:
+    """Go to the home page without the session cookie."""
+    response = _redirect(v.url("/", notice="logged_out"))
+    clear_session_cookie(response, settings=v.runtime.settings)
+    return response
 
 
 @router.post("/logout")
-def logout(
-    request: Request,
-    user: OptionalUser,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-) -> Response:
+def logout(user: OptionalUser, v: VisitDep) -> Response:
     """Log out this device and go to the home page."""
     if user is not None:
-        accounts_service.logout(session=session, clock=clock, principal=user, context=context)
-    response = _redirect(_url(request, "/", notice="logged_out"))
-    clear_session_cookie(response, settings=runtime.settings)
-    return response
+        accounts_service.logout(**v.args(principal=user))
+    return _logged_out(v)
 
 
 # --- account --------------------------------------------------------------------------------
 
 
-def _account_page(
-    request: Request, session: Session, clock: ClockDep, user: PageUser, error: QianshuError | None = None
-) -> HTMLResponse:
+def _account_page(v: Visit, user: Principal, error: QianshuError | None = None) -> HTMLResponse:
     if error is not None:
-        session.rollback()
+        v.session.rollback()
     ctx = {
-        "profile": accounts_service.get_profile(session=session, user_id=user.user_id),
+        "profile": accounts_service.get_profile(session=v.session, user_id=user.user_id),
         "sessions": accounts_service.list_sessions(
-            session=session, clock=clock, user_id=user.user_id, current_session_id=user.session_id
+            session=v.session, clock=v.clock, user_id=user.user_id, current_session_id=user.session_id
         ),
     }
-    return _page(request, "account.html", ctx, error=error)
+    return _page(v.request, "account.html", ctx, error=error)
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request, user: PageUser, session: DbSession, clock: ClockDep) -> HTMLResponse:
+def account_page(user: PageUser, v: VisitDep) -> HTMLResponse:
     """Show the masked profile, the signed-in devices and links to change password or contacts."""
-    return _account_page(request, session, clock, user)
+    return _account_page(v, user)
 
 
 @router.post("/account/sessions/revoke-others")
-def account_revoke_others(
-    request: Request, user: PageUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> Response:
+def account_revoke_others(user: PageUser, v: VisitDep) -> Response:
     """Log out every other device."""
-    accounts_service.revoke_other_sessions(
-        session=session, clock=clock, user_id=user.user_id, keep_session_id=user.session_id, context=context
-    )
-    return _redirect(_url(request, "/account", notice="accounts_sessions_revoked"))
+    accounts_service.revoke_other_sessions(**v.args(user_id=user.user_id, keep_session_id=user.session_id))
+    return _redirect(v.url("/account", notice="accounts_sessions_revoked"))
 
 
 @router.post("/account/sessions/{session_id}/revoke")
-def account_revoke_session(
-    request: Request,
-    session_id: str,
-    user: PageUser,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-) -> Response:
+def account_revoke_session(session_id: str, user: PageUser, v: VisitDep) -> Response:
     """Log out one device (this one too, which then ends at the home page)."""
 
     def run() -> Response:
-        accounts_service.revoke_session(
-            session=session, clock=clock, user_id=user.user_id, session_id=session_id[:40], context=context
-        )
+        accounts_service.revoke_session(**v.args(user_id=user.user_id, session_id=session_id[:40]))
         if session_id == user.session_id:
-            response = _redirect(_url(request, "/", notice="logged_out"))
-            clear_session_cookie(response, settings=runtime.settings)
-            return response
-        return _redirect(_url(request, "/account", notice="accounts_session_revoked"))
+            return _logged_out(v)
+        return _redirect(v.url("/account", notice="accounts_session_revoked"))
 
-    return _attempt(run, lambda exc: _account_page(request, session, clock, user, exc))
+    return _attempt(run, lambda exc: _account_page(v, user, exc))
 
 
 @router.get("/account/password", response_class=HTMLResponse)
@@ -527,244 +437,123 @@ def password_page(request: Request, user: PageUser) -> HTMLResponse:
 
 @router.post("/account/password")
 def password_change(
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    current_password: FormStr = "",
-    new_password: FormStr = "",
+    user: PageUser, v: VisitDep, current_password: FormStr = "", new_password: FormStr = ""
 ) -> Response:
     """Change the password; other devices are logged out."""
 
     def run() -> Response:
         _check_lengths(current_password, new_password)
         accounts_service.change_password(
-            session=session,
-            clock=clock,
-            principal=user,
-            current_password=current_password,
-            new_password=new_password,
-            context=context,
+            **v.args(principal=user, current_password=current_password, new_password=new_password)
         )
-        return _redirect(_url(request, "/account", notice="accounts_password_changed"))
+        return _redirect(v.url("/account", notice="accounts_password_changed"))
 
-    return _attempt(run, lambda exc: _page(request, "password_change.html", {}, error=exc, session=session))
+    return _attempt(run, lambda exc: _page(v.request, "password_change.html", {}, error=exc, session=v.session))
 
 
-def _contact_page(
-    request: Request,
-    session: Session,
-    runtime: Runtime,
-    *,
-    channel: str = "phone",
-    step: str | None = None,
-    error: QianshuError | None = None,
-    values: dict[str, str] | None = None,
-) -> HTMLResponse:
-    flow = _flow(request, runtime, "change_contact")
-    if step != "start" and flow is not None:
-        step, channel = "code", flow.kind
-    else:
-        step = "start"
-    if error is not None:
-        session.rollback()
-    ctx = {
-        "step": step,
-        "channel": channel if channel in _CHANNELS else "phone",
-        "sent_to": _masked(flow.kind, flow.value) if flow else "",
-        "values": values or {},
-    }
-    return _page(request, "contact_change.html", ctx, error=error)
+def _contact_page(v: Visit, **form: Any) -> HTMLResponse:
+    return _code_page(v, "change_contact", "contact_change.html", **form)
 
 
 @router.get("/account/contact", response_class=HTMLResponse)
-def contact_page(
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    runtime: RuntimeDep,
-    channel: str = "phone",
-    step: str | None = None,
-) -> HTMLResponse:
+def contact_page(user: PageUser, v: VisitDep, channel: str = "phone", step: str | None = None) -> HTMLResponse:
     """Show the change-phone / change-e-mail form."""
-    return _contact_page(request, session, runtime, channel=channel, step=step)
+    return _contact_page(v, channel=channel, step=step)
 
 
 @router.post("/account/contact/start")
 def contact_start(
-    request: Request,
     user: PageUser,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
+    v: VisitDep,
     channel: FormStr = "phone",
     phone: FormStr = "",
     email: FormStr = "",
     password: FormStr = "",
 ) -> Response:
     """Check the password and send a code to the new phone or e-mail."""
-    channel = channel if channel in _CHANNELS else "phone"
-    value = phone if channel == "phone" else email
+    contact = _contact_value(channel, phone, email)
 
-    def run() -> Response:
-        _check_lengths(value, password)
-        phone_in, email_in = _split(channel, value)
-        accounts_service.start_contact_change(
-            session=session,
-            clock=clock,
-            principal=user,
-            password=password,
-            phone=phone_in,
-            email=email_in,
-            context=context,
-        )
-        contact = parse_login(value)
-        response = _redirect(_url(request, "/account/contact", step="code"))
-        flows.set_cookie(
-            response, runtime, flows.Flow("change_contact", contact.kind, contact.value), now=clock.now()
-        )
-        return response
+    def send(**typed: str | None) -> object:
+        _check_lengths(contact[1], password)
+        return accounts_service.start_contact_change(**v.args(principal=user, password=password, **typed))
 
-    return _attempt(
-        run,
-        lambda exc: _contact_page(
-            request,
-            session,
-            runtime,
-            channel=channel,
-            step="start",
-            error=exc,
-            values={channel: value[:_MAX_FIELD]},
-        ),
-    )
+    return _start_code(v, "change_contact", contact, send, _contact_page, "/account/contact")
 
 
 @router.post("/account/contact/complete")
-def contact_complete(
-    request: Request,
-    user: PageUser,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-    code: FormStr = "",
-) -> Response:
+def contact_complete(user: PageUser, v: VisitDep, code: FormStr = "") -> Response:
     """Store the new phone or e-mail once its code is confirmed."""
-    flow = _flow(request, runtime, "change_contact")
+    flow = v.flow("change_contact")
     if flow is None:
-        expired = InvalidInput(
-            "验证已过期，请重新获取验证码", detail_en="This step expired; request a new code"
-        )
-        return _contact_page(request, session, runtime, step="start", error=expired)
+        return _contact_page(v, step="start", error=_expired())
 
     def run() -> Response:
         _check_lengths(code)
         phone_in, email_in = _split(flow.kind, flow.value)
-        accounts_service.complete_contact_change(
-            session=session,
-            clock=clock,
-            principal=user,
-            code=code,
-            phone=phone_in,
-            email=email_in,
-            context=context,
-        )
-        response = _redirect(_url(request, "/account", notice="accounts_contact_changed"))
-        flows.clear_cookie(response, runtime)
+        accounts_service.complete_contact_change(**v.args(principal=user, code=code, phone=phone_in, email=email_in))
+        response = _redirect(v.url("/account", notice="accounts_contact_changed"))
+        flows.clear_cookie(response, v.runtime)
         return response
 
-    return _attempt(run, lambda exc: _contact_page(request, session, runtime, error=exc))
+    return _attempt(run, lambda exc: _contact_page(v, error=exc))
 
 
 # --- password reset -------------------------------------------------------------------------
 
 
 def _reset_page(
-    request: Request,
-    session: Session,
-    runtime: Runtime,
+    v: Visit,
     *,
     step: str | None = None,
     error: QianshuError | None = None,
     values: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    flow = _flow(request, runtime, "reset")
+    flow = v.flow("reset")
     if error is not None:
-        session.rollback()
+        v.session.rollback()
     ctx = {
         "step": "code" if flow is not None and step != "start" else "start",
         "sent_to": _masked(flow.kind, flow.value) if flow else "",
         "values": values or {},
     }
-    return _page(request, "password_reset.html", ctx, error=error)
+    return _page(v.request, "password_reset.html", ctx, error=error)
 
 
 @router.get("/password-reset", response_class=HTMLResponse)
-def reset_page(
-    request: Request, session: DbSession, runtime: RuntimeDep, step: str | None = None
-) -> HTMLResponse:
+def reset_page(v: VisitDep, step: str | None = None) -> HTMLResponse:
     """Show password reset: step 1 (phone or e-mail) or step 2 (code and new password)."""
-    return _reset_page(request, session, runtime, step=step)
+    return _reset_page(v, step=step)
 
 
 @router.post("/password-reset/start")
-def reset_start(
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-    login: FormStr = "",
-) -> Response:
+def reset_start(v: VisitDep, login: FormStr = "") -> Response:
     """Send a reset code (the page says the same whether or not the account exists)."""
 
     def run() -> Response:
         _check_lengths(login)
-        accounts_service.start_password_reset(session=session, clock=clock, login=login, context=context)
-        contact = parse_login(login)
-        response = _redirect(_url(request, "/password-reset", step="code"))
-        flows.set_cookie(response, runtime, flows.Flow("reset", contact.kind, contact.value), now=clock.now())
-        return response
+        accounts_service.start_password_reset(**v.args(login=login))
+        return _code_sent(v, _new_flow("reset", login), "/password-reset", step="code")
 
-    return _attempt(
-        run,
-        lambda exc: _reset_page(
-            request, session, runtime, step="start", error=exc, values={"login": login[:_MAX_FIELD]}
-        ),
-    )
+    values = {"login": login[:_MAX_FIELD]}
+    return _attempt(run, lambda exc: _reset_page(v, step="start", error=exc, values=values))
 
 
 @router.post("/password-reset/complete")
-def reset_complete(
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    clock: ClockDep,
-    context: ContextDep,
-    code: FormStr = "",
-    password: FormStr = "",
-) -> Response:
+def reset_complete(v: VisitDep, code: FormStr = "", password: FormStr = "") -> Response:
     """Set the new password; then log in with it."""
-    flow = _flow(request, runtime, "reset")
+    flow = v.flow("reset")
     if flow is None:
-        expired = InvalidInput(
-            "验证已过期，请重新获取验证码", detail_en="This step expired; request a new code"
-        )
-        return _reset_page(request, session, runtime, step="start", error=expired)
+        return _reset_page(v, step="start", error=_expired())
 
     def run() -> Response:
         _check_lengths(code, password)
-        accounts_service.complete_password_reset(
-            session=session, clock=clock, login=flow.value, code=code, password=password, context=context
-        )
-        response = _redirect(_url(request, "/login", notice="accounts_password_reset"))
-        flows.clear_cookie(response, runtime)
-        clear_session_cookie(response, settings=runtime.settings)
+        accounts_service.complete_password_reset(**v.args(login=flow.value, code=code, password=password))
+        response = _redirect(v.url("/login", notice="accounts_password_reset"))
+        flows.clear_cookie(response, v.runtime)
+        clear_session_cookie(response, settings=v.runtime.settings)
         return response
 
-    return _attempt(run, lambda exc: _reset_page(request, session, runtime, error=exc))
+    return _attempt(run, lambda exc: _reset_page(v, error=exc))
 
 
 # --- operators ------------------------------------------------------------------------------

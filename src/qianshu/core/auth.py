@@ -17,7 +17,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 
 from qianshu.config import Settings
-from qianshu.core.deps import DbSession
+from qianshu.core.deps import Calling, ClockDep, ContextDep, DbSession
 from qianshu.core.errors import Forbidden, Unauthenticated
 from qianshu.core.security import SESSION_COOKIE
 
@@ -123,11 +123,17 @@ def get_optional_user(request: Request, session: DbSession) -> Principal | None:
     return principal
 
 
-def get_current_user(request: Request, session: DbSession) -> Principal:
-    """Require a signed-in user who accepted the current policy (401 / 403 problem otherwise)."""
+def get_signed_in_user(request: Request, session: DbSession) -> Principal:
+    """Require a signed-in user, without the re-consent gate (401 problem otherwise)."""
     principal = get_optional_user(request, session)
     if principal is None:
         raise Unauthenticated("请先登录", detail_en="Sign in first")
+    return principal
+
+
+def get_current_user(request: Request, session: DbSession) -> Principal:
+    """Require a signed-in user who accepted the current policy (401 / 403 problem otherwise)."""
+    principal = get_signed_in_user(request, session)
     if _needs_reconsent(request, session, principal):
         raise PolicyConsentRequired(
             "隐私政策已更新，请先阅读并同意新版本",
@@ -165,7 +171,29 @@ def get_page_operator(request: Request, session: DbSession) -> Principal:
 
 
 OptionalUser = Annotated[Principal | None, Depends(get_optional_user)]
+SignedInUser = Annotated[Principal, Depends(get_signed_in_user)]  # not held back by the re-consent gate
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 OperatorUser = Annotated[Principal, Depends(get_operator_user)]
 PageUser = Annotated[Principal, Depends(get_page_user)]
 PageOperator = Annotated[Principal, Depends(get_page_operator)]
+
+
+@dataclass(frozen=True)
+class Acting(Calling):
+    """A signed-in user calling the API, with what every service action takes: session, clock, context."""
+
+    user: Principal
+
+
+def get_acting(user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep) -> Acting:
+    """Bundle the signed-in user (behind the re-consent gate) with session, clock and request context."""
+    return Acting(user=user, session=session, clock=clock, context=context)
+
+
+def get_signed_in_acting(user: SignedInUser, session: DbSession, clock: ClockDep, context: ContextDep) -> Acting:
+    """Bundle the signed-in user (not held back by the re-consent gate) with session, clock and context."""
+    return Acting(user=user, session=session, clock=clock, context=context)
+
+
+ActingUser = Annotated[Acting, Depends(get_acting)]
+SignedInActing = Annotated[Acting, Depends(get_signed_in_acting)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -74,8 +74,32 @@ def client_ip(request: Request) -> str:
     return peer
 
 
+@dataclass(frozen=True)
+class Calling:
+    """What every service action takes from a request: the database session, the clock and the context."""
+
+    session: Session
+    clock: Clock
+    context: RequestContext
+
+    @property
+    def locale(self) -> str:
+        """Return the request's locale (zh-CN or en)."""
+        return self.context.locale
+
+    def args(self, **named: Any) -> dict[str, Any]:
+        """Return the keyword arguments of a service action: session, clock, context and `named`."""
+        return {"session": self.session, "clock": self.clock, "context": self.context, **named}
+
+
+def get_calling(session: DbSession, clock: ClockDep, context: ContextDep) -> Calling:
+    """Bundle the request's session, clock and context."""
+    return Calling(session=session, clock=clock, context=context)
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
 ContextDep = Annotated[RequestContext, Depends(get_request_context)]
+CallingDep = Annotated[Calling, Depends(get_calling)]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from qianshu.core.auth import CurrentUser
-from qianshu.core.deps import ClockDep, ContextDep, DbSession, RuntimeDep
+from qianshu.core.auth import Acting, ActingUser, CurrentUser
+from qianshu.core.deps import ClockDep, ContextDep, DbSession, SettingsDep
 from qianshu.core.errors import InvalidInput
 from qianshu.identity import sandbox
 from qianshu.identity import service as identity_service
@@ -58,6 +58,11 @@ async def read_upload(upload: UploadFile | None, max_bytes: int) -> bytes | None
     return bytes(data) if data else None
 
 
+def _mine(act: Acting, **named: Any) -> dict[str, Any]:
+    """Return the keyword arguments of an action on the signed-in person's own verification."""
+    return act.args(user_id=act.user.user_id, locale=act.locale, **named)
+
+
 def _purposes(values: list[str]) -> list[str]:
     unknown = [v for v in values if v not in SENSITIVE_PURPOSES]
     if unknown:
@@ -71,38 +76,19 @@ def _purposes(values: list[str]) -> list[str]:
 @router.get("/api/v1/identity", response_model=IdentityOverview)
 def overview(request: Request, user: CurrentUser, session: DbSession, clock: ClockDep) -> IdentityOverview:
     """Return the signed-in person's level, open verification, the levels offered and history."""
-    return identity_service.get_overview(
-        session=session, clock=clock, user_id=user.user_id, locale=locale_of(request)
-    )
+    return identity_service.get_overview(session=session, clock=clock, user_id=user.user_id, locale=locale_of(request))
 
 
 @router.post("/api/v1/identity/verifications", response_model=VerificationRead, status_code=201)
-def start(
-    body: VerificationStart,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> VerificationRead:
+def start(body: VerificationStart, act: ActingUser) -> VerificationRead:
     """Start a verification at a level (403 consent-required unless its sensitive purposes are granted)."""
-    return identity_service.start_verification(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        level=body.level,
-        grant=_purposes(body.consents),
-        context=context,
-        locale=locale_of(request),
-    )
+    return identity_service.start_verification(**_mine(act, level=body.level, grant=_purposes(body.consents)))
 
 
 @router.get("/api/v1/identity/verifications", response_model=list[VerificationRead])
 def list_mine(request: Request, user: CurrentUser, session: DbSession) -> list[VerificationRead]:
     """List the signed-in person's verifications, newest first."""
-    return identity_service.list_verifications(
-        session=session, user_id=user.user_id, locale=locale_of(request)
-    )
+    return identity_service.list_verifications(session=session, user_id=user.user_id, locale=locale_of(request))
 
 
 @router.get("/api/v1/identity/verifications/{verification_id}", response_model=VerificationRead)
@@ -120,86 +106,37 @@ def status(
 
 
 @router.post("/api/v1/identity/verifications/{verification_id}/elements", response_model=VerificationRead)
-def submit_elements(
-    verification_id: str,
-    body: ElementsSubmit,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> VerificationRead:
+def submit_elements(verification_id: str, body: ElementsSubmit, act: ActingUser) -> VerificationRead:
     """Submit name, ID number (and phone, bank card) of a two-, three- or four-element verification."""
-    return identity_service.submit_elements(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        verification_id=verification_id,
-        name=body.name,
-        id_number=body.id_number,
-        phone=body.phone,
-        bank_card=body.bank_card,
-        context=context,
-        locale=locale_of(request),
-    )
+    elements = {"name": body.name, "id_number": body.id_number, "phone": body.phone, "bank_card": body.bank_card}
+    return identity_service.submit_elements(**_mine(act, verification_id=verification_id, **elements))
 
 
 @router.post("/api/v1/identity/verifications/{verification_id}/face", response_model=VerificationRead)
 async def submit_face(
     verification_id: str,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    session: DbSession,
-    context: ContextDep,
+    act: ActingUser,
+    settings: SettingsDep,
     name: Annotated[str, Form(max_length=80)],
     id_number: Annotated[str, Form(max_length=40)],
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> VerificationRead:
     """Submit a face verification: name, ID number and a photo (multipart, JPEG or PNG)."""
-    data = await read_upload(photo, runtime.settings.identity_max_image_bytes)
-    return await run_in_threadpool(
-        lambda: identity_service.submit_face(
-            session=session,
-            clock=runtime.clock,
-            user_id=user.user_id,
-            verification_id=verification_id,
-            name=name,
-            id_number=id_number,
-            photo=data,
-            context=context,
-            locale=locale_of(request),
-        )
-    )
+    data = await read_upload(photo, settings.identity_max_image_bytes)
+    named = _mine(act, verification_id=verification_id, name=name, id_number=id_number, photo=data)
+    return await run_in_threadpool(lambda: identity_service.submit_face(**named))
 
 
 @router.post("/api/v1/identity/verifications/{verification_id}/cancel", response_model=VerificationRead)
-def cancel(
-    verification_id: str,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> VerificationRead:
+def cancel(verification_id: str, act: ActingUser) -> VerificationRead:
     """Cancel an unfinished verification; what it holds is erased."""
-    return identity_service.cancel_verification(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        verification_id=verification_id,
-        context=context,
-        locale=locale_of(request),
-    )
+    return identity_service.cancel_verification(**_mine(act, verification_id=verification_id))
 
 
 @router.post("/api/v1/identity/reviews", response_model=VerificationRead, status_code=201)
 async def submit_review(
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    session: DbSession,
-    context: ContextDep,
+    act: ActingUser,
+    settings: SettingsDep,
     document_type: Annotated[str, Form(max_length=32)],
     name: Annotated[str, Form(max_length=80)],
     document_number: Annotated[str, Form(max_length=40)],
@@ -208,41 +145,19 @@ async def submit_review(
     images: Annotated[list[UploadFile] | None, File()] = None,
 ) -> VerificationRead:
     """Ask for a manual review with document images (multipart; 1-4 JPEG or PNG files named `images`)."""
-    limit = runtime.settings.identity_max_image_bytes
+    limit = settings.identity_max_image_bytes
     blobs = [b for b in [await read_upload(f, limit) for f in images or []] if b is not None]
     grant = _purposes(consents or [])
-    return await run_in_threadpool(
-        lambda: identity_service.submit_review(
-            session=session,
-            clock=runtime.clock,
-            user_id=user.user_id,
-            doc_type=document_type,
-            name=name,
-            document_number=document_number,
-            birth_date=birth_date,
-            images=blobs,
-            grant=grant,
-            context=context,
-            locale=locale_of(request),
-        )
-    )
+    named = _mine(act, doc_type=document_type, name=name, document_number=document_number, birth_date=birth_date)
+    return await run_in_threadpool(lambda: identity_service.submit_review(**named, images=blobs, grant=grant))
 
 
 @router.post("/api/v1/identity/consents/{purpose}/withdraw", response_model=IdentityOverview)
-def withdraw(
-    purpose: str,
-    request: Request,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> IdentityOverview:
+def withdraw(purpose: str, act: ActingUser) -> IdentityOverview:
     """Withdraw consent to a sensitive purpose; verifications relying on it stop and are erased."""
-    identity_service.withdraw_consent(
-        session=session, clock=clock, user_id=user.user_id, purpose=_purposes([purpose])[0], context=context
-    )
+    identity_service.withdraw_consent(**act.args(user_id=act.user.user_id, purpose=_purposes([purpose])[0]))
     return identity_service.get_overview(
-        session=session, clock=clock, user_id=user.user_id, locale=locale_of(request)
+        session=act.session, clock=act.clock, user_id=act.user.user_id, locale=act.locale
     )
 
 
@@ -255,22 +170,16 @@ def sharing(user: CurrentUser, session: DbSession) -> list[SharingRead]:
 @router.get("/api/v1/identity/staff-access", response_model=list[StaffAccessRead])
 def staff_access(request: Request, user: CurrentUser, session: DbSession) -> list[StaffAccessRead]:
     """Return every time staff opened the person's data, and why (P10)."""
-    return identity_service.list_staff_access(
-        session=session, subject_id=user.user_id, locale=locale_of(request)
-    )
+    return identity_service.list_staff_access(session=session, subject_id=user.user_id, locale=locale_of(request))
 
 
 # --- guardians ------------------------------------------------------------------------------
 
 
 @router.post("/api/v1/identity/guardian-requests", response_model=GuardianRequestCreated, status_code=201)
-def guardian_request(
-    user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> GuardianRequestCreated:
+def guardian_request(act: ActingUser) -> GuardianRequestCreated:
     """Create a guardian code (shown once) for a minor to hand to their parent or guardian."""
-    return identity_service.request_guardian_consent(
-        session=session, clock=clock, user_id=user.user_id, context=context
-    )
+    return identity_service.request_guardian_consent(**act.args(user_id=act.user.user_id))
 
 
 @router.get("/api/v1/identity/guardian-requests", response_model=list[GuardianRequestRead])
@@ -280,28 +189,17 @@ def guardian_requests(user: CurrentUser, session: DbSession) -> list[GuardianReq
 
 
 @router.post("/api/v1/identity/guardian-requests/confirm", response_model=GuardianRequestRead)
-def guardian_confirm(
-    body: GuardianConfirm, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> GuardianRequestRead:
+def guardian_confirm(body: GuardianConfirm, act: ActingUser) -> GuardianRequestRead:
     """Confirm, as a verified adult guardian, a minor's request, naming the child's ID number."""
-    return identity_service.confirm_guardian_consent(
-        session=session,
-        clock=clock,
-        guardian_user_id=user.user_id,
-        code=body.code,
-        child_id_number=body.child_id_number,
-        relationship=body.relationship,
-        context=context,
-    )
+    named = {"code": body.code, "child_id_number": body.child_id_number, "relationship": body.relationship}
+    return identity_service.confirm_guardian_consent(**act.args(guardian_user_id=act.user.user_id, **named))
 
 
 @router.post("/api/v1/identity/guardian-requests/{request_id}/revoke", response_model=GuardianRequestRead)
-def guardian_revoke(
-    request_id: str, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> GuardianRequestRead:
+def guardian_revoke(request_id: str, act: ActingUser) -> GuardianRequestRead:
     """Revoke a consent given as a guardian."""
     return identity_service.revoke_guardian_consent(
-        session=session, clock=clock, guardian_user_id=user.user_id, request_id=request_id, context=context
+        **act.args(guardian_user_id=act.user.user_id, request_id=request_id)
     )
 
 
@@ -315,9 +213,7 @@ def review_queue(
     """List manual reviews (default: waiting), masked."""
     if status not in ("in_review", "verified", "failed", "cancelled"):
         raise InvalidInput("未知的审核状态", detail_en="Unknown review status", reason="status")
-    return identity_service.list_reviews(
-        session=session, clock=clock, status=status, locale=locale_of(request)
-    )
+    return identity_service.list_reviews(session=session, clock=clock, status=status, locale=locale_of(request))
 
 
 @router.get("/api/v1/operator/identity/reviews/{review_id}", response_model=ReviewSummary)
@@ -326,75 +222,40 @@ def review(review_id: str, request: Request, staff: Reviewer, session: DbSession
     return identity_service.get_review(session=session, review_id=review_id, locale=locale_of(request))
 
 
+def _reviewing(staff: Reviewer, session: DbSession, clock: ClockDep, context: ContextDep) -> tuple[Staff, Acting]:
+    return staff, Acting(user=staff.principal, session=session, clock=clock, context=context)
+
+
+Reviewing = Annotated[tuple[Staff, Acting], Depends(_reviewing)]
+
+
 @router.post("/api/v1/operator/identity/reviews/{review_id}/reveal", response_model=ReviewRevealed)
-def reveal(
-    review_id: str,
-    body: RevealIn,
-    request: Request,
-    staff: Reviewer,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> ReviewRevealed:
+def reveal(review_id: str, body: RevealIn, reviewing: Reviewing) -> ReviewRevealed:
     """Open a review's data and images in clear; the access and its reason are logged for the person."""
+    staff, act = reviewing
     return identity_service.reveal_review(
-        session=session,
-        clock=clock,
-        staff_id=staff.user_id,
-        staff_role=staff.role,
-        review_id=review_id,
+        **act.args(staff_id=staff.user_id, staff_role=staff.role, review_id=review_id, locale=act.locale),
         reason=body.reason,
         note=body.note,
-        context=context,
-        locale=locale_of(request),
     )
 
 
-def _decide(
-    approve: bool,
-    review_id: str,
-    body: DecisionIn,
-    request: Request,
-    staff: Staff,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> ReviewSummary:
+def _decide(approve: bool, review_id: str, body: DecisionIn, reviewing: tuple[Staff, Acting]) -> ReviewSummary:
+    staff, act = reviewing
     return identity_service.decide_review(
-        session=session,
-        clock=clock,
-        staff_id=staff.user_id,
-        review_id=review_id,
+        **act.args(staff_id=staff.user_id, review_id=review_id, locale=act.locale),
         approve=approve,
         reason=body.reason,
-        context=context,
-        locale=locale_of(request),
     )
 
 
 @router.post("/api/v1/operator/identity/reviews/{review_id}/approve", response_model=ReviewSummary)
-def approve(
-    review_id: str,
-    body: DecisionIn,
-    request: Request,
-    staff: Reviewer,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> ReviewSummary:
+def approve(review_id: str, body: DecisionIn, reviewing: Reviewing) -> ReviewSummary:
     """Approve a review after opening it: the person is verified (level manual)."""
-    return _decide(True, review_id, body, request, staff, session, clock, context)
+    return _decide(True, review_id, body, reviewing)
 
 
 @router.post("/api/v1/operator/identity/reviews/{review_id}/reject", response_model=ReviewSummary)
-def reject(
-    review_id: str,
-    body: DecisionIn,
-    request: Request,
-    staff: Reviewer,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> ReviewSummary:
+def reject(review_id: str, body: DecisionIn, reviewing: Reviewing) -> ReviewSummary:
     """Reject a review after opening it; the reason is shown to the person and the images erased."""
-    return _decide(False, review_id, body, request, staff, session, clock, context)
+    return _decide(False, review_id, body, reviewing)

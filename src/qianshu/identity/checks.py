@@ -171,9 +171,7 @@ def start_verification(
         raise _refuse_busy(busy)
     _grant(session, clock, user_id=user_id, level=level, grant=grant, context=context)
     gate.require_consents(session, user_id=user_id, level=level)
-    return to_read(
-        session, _open_new(session, clock, user_id=user_id, level=level, context=context), locale=locale
-    )
+    return to_read(session, _open_new(session, clock, user_id=user_id, level=level, context=context), locale=locale)
 
 
 # --- submitting -----------------------------------------------------------------------------
@@ -200,9 +198,7 @@ def _validate(
     )
 
 
-def _gates(
-    session: Session, clock: Clock, *, user_id: str, level: str, elements: Elements
-) -> tuple[str, str | None]:
+def _gates(session: Session, clock: Clock, *, user_id: str, level: str, elements: Elements) -> tuple[str, str | None]:
     """Check consents, the age gate and one-document-per-account; return the blind index and guardian id."""
     settings = runtime_of(session).settings
     check_collection_allowed(session=session)
@@ -255,21 +251,10 @@ def submit_elements(
 ) -> VerificationRead:
     """Check the elements of a two-, three- or four-element verification and ask the provider."""
     row = _awaiting(session, user_id=user_id, verification_id=verification_id, face=False)
-    elements = _validate(
-        clock, level=row.level, name=name, id_number=id_number, phone=phone, bank_card=bank_card
-    )
+    elements = _validate(clock, level=row.level, name=name, id_number=id_number, phone=phone, bank_card=bank_card)
     rate_limit(runtime_of(session), user_id)
-    bidx, guardian_id = _gates(session, clock, user_id=user_id, level=row.level, elements=elements)
-    return _submit(
-        session,
-        clock,
-        row=row,
-        elements=elements,
-        bidx=bidx,
-        guardian_id=guardian_id,
-        context=context,
-        locale=locale,
-    )
+    gates = _gates(session, clock, user_id=user_id, level=row.level, elements=elements)
+    return _submit(session, clock, row=row, elements=elements, gates=gates, context=context, locale=locale)
 
 
 def submit_face(
@@ -291,17 +276,8 @@ def submit_face(
     elements = _validate(clock, level="face", name=name, id_number=id_number, phone=None, bank_card=None)
     rate_limit(runtime, user_id)
     elements.face, elements.face_content_type = image.data, image.content_type
-    bidx, guardian_id = _gates(session, clock, user_id=user_id, level="face", elements=elements)
-    return _submit(
-        session,
-        clock,
-        row=row,
-        elements=elements,
-        bidx=bidx,
-        guardian_id=guardian_id,
-        context=context,
-        locale=locale,
-    )
+    gates = _gates(session, clock, user_id=user_id, level="face", elements=elements)
+    return _submit(session, clock, row=row, elements=elements, gates=gates, context=context, locale=locale)
 
 
 def verify_now(
@@ -331,18 +307,9 @@ def verify_now(
     if busy is not None:
         raise _refuse_busy(busy)
     _grant(session, clock, user_id=user_id, level=level, grant=grant, context=context)
-    bidx, guardian_id = _gates(session, clock, user_id=user_id, level=level, elements=elements)
+    gates = _gates(session, clock, user_id=user_id, level=level, elements=elements)
     row = _open_new(session, clock, user_id=user_id, level=level, context=context)
-    return _submit(
-        session,
-        clock,
-        row=row,
-        elements=elements,
-        bidx=bidx,
-        guardian_id=guardian_id,
-        context=context,
-        locale=locale,
-    )
+    return _submit(session, clock, row=row, elements=elements, gates=gates, context=context, locale=locale)
 
 
 def _submit(
@@ -351,11 +318,11 @@ def _submit(
     *,
     row: Verification,
     elements: Elements,
-    bidx: str,
-    guardian_id: str | None,
+    gates: tuple[str, str | None],
     context: RequestContext | None,
     locale: str,
 ) -> VerificationRead:
+    bidx, guardian_id = gates  # the number's blind index and the guardian who consented, if any
     outcome = _call_provider(runtime_of(session), level=row.level, reference=row.id, elements=elements)
     lock_person(session, row.user_id)
     session.refresh(row)
@@ -535,9 +502,7 @@ def _apply(
     reason = _failure_reason(row.level, outcome, runtime.settings.identity_face_threshold)
     if reason is None:
         assert row.id_number_bidx is not None
-        person_records.complete(
-            session, clock, row, elements, bidx=row.id_number_bidx, actor=actor, context=context
-        )
+        person_records.complete(session, clock, row, elements, bidx=row.id_number_bidx, actor=actor, context=context)
         return
     close(session, clock, row, status=FAILED, reason=reason, actor=actor, context=context)
 
@@ -611,9 +576,7 @@ def cancel_verification(
     return to_read(session, row, locale=locale)
 
 
-def reconcile_consents(
-    *, session: Session, clock: Clock, user_id: str, context: RequestContext | None = None
-) -> int:
+def reconcile_consents(*, session: Session, clock: Clock, user_id: str, context: RequestContext | None = None) -> int:
     """Cancel the person's unfinished verifications whose consents were withdrawn; return how many."""
     cancelled = 0
     for row in open_rows(session, user_id):
@@ -638,9 +601,7 @@ def withdraw_consent(
     *, session: Session, clock: Clock, user_id: str, purpose: str, context: RequestContext | None = None
 ) -> int:
     """Withdraw consent to a sensitive purpose and stop every verification that relied on it."""
-    privacy_service.withdraw_consent(
-        session=session, clock=clock, user_id=user_id, purpose=purpose, context=context
-    )
+    privacy_service.withdraw_consent(session=session, clock=clock, user_id=user_id, purpose=purpose, context=context)
     return reconcile_consents(session=session, clock=clock, user_id=user_id, context=context)
 
 

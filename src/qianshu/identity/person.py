@@ -30,6 +30,12 @@ log = get_logger("qianshu.identity")
 CERTIFICATE_JOB = "identity.issue_certificate"
 
 
+def _open(session: Session, person: Person, column: str) -> str:
+    """Return one of a verified person's sealed columns (name, id_number, birth_date) in clear."""
+    blob: bytes = getattr(person, f"{column}_enc")
+    return unseal(session, user_id=person.user_id, table=PERSON_TABLE, column=column, row_id=person.user_id, blob=blob)
+
+
 def number_index(session: Session, *, doc_type: str, number: str) -> str:
     """Return the blind index of a document number (resident ID numbers unprefixed)."""
     value = number if doc_type == "resident_id" else f"{doc_type}:{number}"
@@ -41,11 +47,7 @@ def check_unique(session: Session, *, user_id: str, bidx: str) -> None:
     from sqlalchemy import select
 
     other = session.scalar(select(Person.user_id).where(Person.id_number_bidx == bidx))
-    if (
-        other is not None
-        and other != user_id
-        and vault_service.is_shredded(session=session, subject_id=other)
-    ):
+    if other is not None and other != user_id and vault_service.is_shredded(session=session, subject_id=other):
         # The account that held this document was cancelled and its data crypto-shredded: free the
         # document for a new account (the old row keeps only unreadable ciphertexts).
         released = session.get(Person, other)
@@ -140,14 +142,10 @@ def ensure_certificate(
         person.certificate_id = current.id
         return current.id
     if name is None:
-        name = unseal(
-            session, user_id=user_id, table=PERSON_TABLE, column="name", row_id=user_id, blob=person.name_enc
-        )
+        name = _open(session, person, "name")
     try:
         with session.begin_nested():
-            cert = pki_service.issue_person_certificate(
-                session=session, clock=clock, subject_id=user_id, name=name
-            )
+            cert = pki_service.issue_person_certificate(session=session, clock=clock, subject_id=user_id, name=name)
     except QianshuError as exc:
         log.warning("identity_certificate_deferred", user_id=user_id, error=exc.slug)
         if not queue_retry:
@@ -198,8 +196,7 @@ def require_signing_identity(*, session: Session, user_id: str) -> IdentityRead:
     if identity is None or not levels.meets(identity.level, required):
         raise IdentityRequired(
             f"签署合同前请先完成实名认证（至少：{levels.label(required)}）。",
-            detail_en="Complete real-name verification before signing "
-            f"(at least: {levels.label(required, 'en')}).",
+            detail_en=f"Complete real-name verification before signing (at least: {levels.label(required, 'en')}).",
             required_level=required,
             verify_url="/identity",
         )
@@ -211,9 +208,7 @@ def verified_name(*, session: Session, user_id: str) -> str | None:
     person = session.get(Person, user_id)
     if person is None:
         return None
-    return unseal(
-        session, user_id=user_id, table=PERSON_TABLE, column="name", row_id=user_id, blob=person.name_enc
-    )
+    return _open(session, person, "name")
 
 
 def matches_verified_identity(*, session: Session, user_id: str, name: str, id_number: str) -> bool:
@@ -241,14 +236,7 @@ def birth_date_of(session: Session, user_id: str) -> date | None:
     person = session.get(Person, user_id)
     if person is None:
         return None
-    text = unseal(
-        session,
-        user_id=user_id,
-        table=PERSON_TABLE,
-        column="birth_date",
-        row_id=user_id,
-        blob=person.birth_date_enc,
-    )
+    text = _open(session, person, "birth_date")
     return date.fromisoformat(text)
 
 
@@ -260,17 +248,8 @@ def masked(session: Session, user_id: str) -> tuple[str | None, str | None]:
     if person is None:
         return None, None
     try:
-        name = unseal(
-            session, user_id=user_id, table=PERSON_TABLE, column="name", row_id=user_id, blob=person.name_enc
-        )
-        number = unseal(
-            session,
-            user_id=user_id,
-            table=PERSON_TABLE,
-            column="id_number",
-            row_id=user_id,
-            blob=person.id_number_enc,
-        )
+        name = _open(session, person, "name")
+        number = _open(session, person, "id_number")
     except vault_service.DataShredded:
         return None, None
     return mask_name(name), mask_id_number(number)
@@ -283,9 +262,7 @@ def personal_section(session: Session, user_id: str) -> DataSection | None:
     person = session.get(Person, user_id)
     rows = list(
         session.scalars(
-            select(Verification)
-            .where(Verification.user_id == user_id)
-            .order_by(Verification.created_at.desc())
+            select(Verification).where(Verification.user_id == user_id).order_by(Verification.created_at.desc())
         )
     )
     if person is None and not rows:
@@ -296,30 +273,9 @@ def personal_section(session: Session, user_id: str) -> DataSection | None:
         number: str | None
         born: str | None
         try:
-            name = unseal(
-                session,
-                user_id=user_id,
-                table=PERSON_TABLE,
-                column="name",
-                row_id=user_id,
-                blob=person.name_enc,
-            )
-            number = unseal(
-                session,
-                user_id=user_id,
-                table=PERSON_TABLE,
-                column="id_number",
-                row_id=user_id,
-                blob=person.id_number_enc,
-            )
-            born = unseal(
-                session,
-                user_id=user_id,
-                table=PERSON_TABLE,
-                column="birth_date",
-                row_id=user_id,
-                blob=person.birth_date_enc,
-            )
+            name = _open(session, person, "name")
+            number = _open(session, person, "id_number")
+            born = _open(session, person, "birth_date")
         except vault_service.DataShredded:
             name = number = born = None
         fields = [
@@ -363,9 +319,7 @@ def personal_section(session: Session, user_id: str) -> DataSection | None:
                 label_en="Verified",
                 value=person.verified_at.isoformat(),
             ),
-            DataField(
-                name="certificate_id", label="数字证书", label_en="Certificate", value=person.certificate_id
-            ),
+            DataField(name="certificate_id", label="数字证书", label_en="Certificate", value=person.certificate_id),
         ]
     records = [
         {

@@ -7,12 +7,12 @@ token, or as the `file` field of a multipart form (a browser form, so the CSRF r
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
-from qianshu.core.auth import CurrentUser, OperatorUser
+from qianshu.core.auth import Acting, ActingUser, CurrentUser, OperatorUser
 from qianshu.core.deps import ClockDep, ContextDep, DbSession
 from qianshu.core.errors import InvalidInput
 from qianshu.orgs import service as orgs_service
@@ -63,13 +63,18 @@ async def _upload_body(request: Request) -> bytes:
 Upload = Annotated[bytes, Depends(_upload_body)]
 
 
+def _on(act: Acting, org_id: str) -> dict[str, Any]:
+    """Return the keyword arguments every orgs service action takes for `org_id`."""
+    return act.args(actor_id=act.user.user_id, org_id=org_id)
+
+
 # --- applications ---------------------------------------------------------------------------
 
 
 @router.post("/orgs", status_code=status.HTTP_201_CREATED)
-def create_org(body: OrgCreate, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep) -> OrgRead:
+def create_org(body: OrgCreate, act: ActingUser) -> OrgRead:
     """Open an enterprise application (you become its owner)."""
-    return orgs_service.create_org(session=session, clock=clock, actor_id=user.user_id, data=body, context=context)
+    return orgs_service.create_org(**act.args(actor_id=act.user.user_id, data=body))
 
 
 @router.get("/orgs")
@@ -85,18 +90,9 @@ def get_org(org_id: OrgId, user: CurrentUser, session: DbSession) -> OrgRead:
 
 
 @router.post("/orgs/{org_id}/licence", status_code=status.HTTP_201_CREATED)
-def upload_licence(
-    org_id: OrgId,
-    data: Upload,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> DocumentRead:
+def upload_licence(org_id: OrgId, data: Upload, act: ActingUser) -> DocumentRead:
     """Upload the business licence (JPEG or PNG) for operator review."""
-    return orgs_service.upload_licence(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=data, context=context
-    )
+    return orgs_service.upload_licence(**_on(act, org_id), data=data)
 
 
 @router.get("/orgs/{org_id}/documents")
@@ -106,48 +102,21 @@ def list_documents(org_id: OrgId, user: CurrentUser, session: DbSession) -> list
 
 
 @router.put("/orgs/{org_id}/legal-rep")
-def submit_legal_rep(
-    org_id: OrgId,
-    body: LegalRepIn,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> OrgRead:
+def submit_legal_rep(org_id: OrgId, body: LegalRepIn, act: ActingUser) -> OrgRead:
     """Submit the legal representative; verified at once (your own identity or the identity provider)."""
-    return orgs_service.submit_legal_rep(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=body, context=context
-    )
+    return orgs_service.submit_legal_rep(**_on(act, org_id), data=body)
 
 
 @router.post("/orgs/{org_id}/agent/letter", status_code=status.HTTP_201_CREATED)
-def upload_letter(
-    org_id: OrgId,
-    data: Upload,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> DocumentRead:
+def upload_letter(org_id: OrgId, data: Upload, act: ActingUser) -> DocumentRead:
     """Upload the authorisation letter naming you as the organisation's agent (经办人)."""
-    return orgs_service.upload_authorisation_letter(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=data, context=context
-    )
+    return orgs_service.upload_authorisation_letter(**_on(act, org_id), data=data)
 
 
 @router.post("/orgs/{org_id}/agent/confirmation", status_code=status.HTTP_202_ACCEPTED)
-def request_confirmation(
-    org_id: OrgId,
-    body: ConfirmationRequest,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> ConfirmationRead:
+def request_confirmation(org_id: OrgId, body: ConfirmationRequest, act: ActingUser) -> ConfirmationRead:
     """Ask the legal representative by SMS to confirm you as the organisation's agent."""
-    return orgs_service.request_legal_rep_confirmation(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, phone=body.phone, context=context
-    )
+    return orgs_service.request_legal_rep_confirmation(**_on(act, org_id), phone=body.phone)
 
 
 @router.get("/org-confirmations/{token}")
@@ -157,31 +126,18 @@ def view_confirmation(token: Token, user: CurrentUser, session: DbSession, clock
 
 
 @router.post("/org-confirmations/{token}/confirm")
-def confirm(
-    token: Token, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> ConfirmationView:
+def confirm(token: Token, act: ActingUser) -> ConfirmationView:
     """As the legal representative, authorise the agent."""
-    return orgs_service.confirm_agent_as_legal_rep(
-        session=session, clock=clock, user_id=user.user_id, token=token, context=context
-    )
+    return orgs_service.confirm_agent_as_legal_rep(**act.args(user_id=act.user.user_id, token=token))
 
 
 # --- bank account ---------------------------------------------------------------------------
 
 
 @router.post("/orgs/{org_id}/bank/deposits", status_code=status.HTTP_201_CREATED)
-def start_deposit(
-    org_id: OrgId,
-    body: DepositStart,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> DepositRead:
+def start_deposit(org_id: OrgId, body: DepositStart, act: ActingUser) -> DepositRead:
     """Send a random small amount to the corporate account (micro-deposit check)."""
-    return orgs_service.start_micro_deposit(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=body, context=context
-    )
+    return orgs_service.start_micro_deposit(**_on(act, org_id), data=body)
 
 
 @router.get("/orgs/{org_id}/bank/deposit")
@@ -191,18 +147,9 @@ def current_deposit(org_id: OrgId, user: CurrentUser, session: DbSession) -> Dep
 
 
 @router.post("/orgs/{org_id}/bank/deposits/confirm")
-def confirm_deposit(
-    org_id: OrgId,
-    body: DepositConfirm,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> DepositRead:
+def confirm_deposit(org_id: OrgId, body: DepositConfirm, act: ActingUser) -> DepositRead:
     """Confirm the amount received; wrong answers count towards the limit."""
-    return orgs_service.confirm_micro_deposit(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=body, context=context
-    )
+    return orgs_service.confirm_micro_deposit(**_on(act, org_id), data=body)
 
 
 # --- members and invitations ----------------------------------------------------------------
@@ -215,51 +162,22 @@ def list_members(org_id: OrgId, user: CurrentUser, session: DbSession) -> list[M
 
 
 @router.put("/orgs/{org_id}/members/{user_id}/role")
-def change_role(
-    org_id: OrgId,
-    user_id: ObjId,
-    body: RoleChange,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> MemberRead:
+def change_role(org_id: OrgId, user_id: ObjId, body: RoleChange, act: ActingUser) -> MemberRead:
     """Change a member's role."""
-    return orgs_service.change_role(
-        session=session,
-        clock=clock,
-        actor_id=user.user_id,
-        org_id=org_id,
-        user_id=user_id,
-        role=body.role,
-        context=context,
-    )
+    return orgs_service.change_role(**_on(act, org_id), user_id=user_id, role=body.role)
 
 
 @router.delete("/orgs/{org_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_member(
-    org_id: OrgId, user_id: ObjId, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> Response:
+def remove_member(org_id: OrgId, user_id: ObjId, act: ActingUser) -> Response:
     """Remove a member (or leave, with your own user id)."""
-    orgs_service.remove_member(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, user_id=user_id, context=context
-    )
+    orgs_service.remove_member(**_on(act, org_id), user_id=user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/orgs/{org_id}/invitations", status_code=status.HTTP_201_CREATED)
-def invite(
-    org_id: OrgId,
-    body: InvitationCreate,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> InvitationRead:
+def invite(org_id: OrgId, body: InvitationCreate, act: ActingUser) -> InvitationRead:
     """Invite a phone number or e-mail address to join with a role."""
-    return orgs_service.invite_member(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=body, context=context
-    )
+    return orgs_service.invite_member(**_on(act, org_id), data=body)
 
 
 @router.get("/orgs/{org_id}/invitations")
@@ -269,23 +187,9 @@ def list_invitations(org_id: OrgId, user: CurrentUser, session: DbSession, clock
 
 
 @router.delete("/orgs/{org_id}/invitations/{invitation_id}")
-def revoke_invitation(
-    org_id: OrgId,
-    invitation_id: ObjId,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> InvitationRead:
+def revoke_invitation(org_id: OrgId, invitation_id: ObjId, act: ActingUser) -> InvitationRead:
     """Withdraw a pending invitation."""
-    return orgs_service.revoke_invitation(
-        session=session,
-        clock=clock,
-        actor_id=user.user_id,
-        org_id=org_id,
-        invitation_id=invitation_id,
-        context=context,
-    )
+    return orgs_service.revoke_invitation(**_on(act, org_id), invitation_id=invitation_id)
 
 
 @router.get("/org-invitations")
@@ -295,31 +199,18 @@ def my_invitations(user: CurrentUser, session: DbSession, clock: ClockDep) -> li
 
 
 @router.post("/org-invitations/{invitation_id}/accept")
-def accept_invitation(
-    invitation_id: ObjId, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
-) -> MemberRead:
+def accept_invitation(invitation_id: ObjId, act: ActingUser) -> MemberRead:
     """Accept an invitation addressed to you."""
-    return orgs_service.accept_invitation(
-        session=session, clock=clock, user_id=user.user_id, invitation_id=invitation_id, context=context
-    )
+    return orgs_service.accept_invitation(**act.args(user_id=act.user.user_id, invitation_id=invitation_id))
 
 
 # --- seals ----------------------------------------------------------------------------------
 
 
 @router.post("/orgs/{org_id}/seals", status_code=status.HTTP_201_CREATED)
-def generate_seal(
-    org_id: OrgId,
-    body: SealGenerate,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> SealRead:
+def generate_seal(org_id: OrgId, body: SealGenerate, act: ActingUser) -> SealRead:
     """Draw a round seal from the organisation's name."""
-    return orgs_service.create_generated_seal(
-        session=session, clock=clock, actor_id=user.user_id, org_id=org_id, data=body, context=context
-    )
+    return orgs_service.create_generated_seal(**_on(act, org_id), data=body)
 
 
 @router.post("/orgs/{org_id}/seals/upload", status_code=status.HTTP_201_CREATED)
@@ -327,23 +218,11 @@ def upload_seal(
     org_id: OrgId,
     data: Upload,
     name: Annotated[str, Query(min_length=1, max_length=20)],
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
+    act: ActingUser,
     requires_approval: Annotated[bool, Query()] = False,
 ) -> SealRead:
     """Upload a seal image: a PNG with a transparent background (`?name=` names the seal)."""
-    return orgs_service.upload_seal(
-        session=session,
-        clock=clock,
-        actor_id=user.user_id,
-        org_id=org_id,
-        name=name,
-        data=data,
-        requires_approval=requires_approval,
-        context=context,
-    )
+    return orgs_service.upload_seal(**_on(act, org_id), name=name, data=data, requires_approval=requires_approval)
 
 
 @router.get("/orgs/{org_id}/seals")
@@ -366,47 +245,15 @@ def seal_image(org_id: OrgId, seal_id: ObjId, user: CurrentUser, session: DbSess
 
 
 @router.put("/orgs/{org_id}/seals/{seal_id}/approval")
-def set_approval(
-    org_id: OrgId,
-    seal_id: ObjId,
-    body: SealApproval,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> SealRead:
+def set_approval(org_id: OrgId, seal_id: ObjId, body: SealApproval, act: ActingUser) -> SealRead:
     """Require (or stop requiring) approval for each use of the seal."""
-    return orgs_service.set_seal_approval(
-        session=session,
-        clock=clock,
-        actor_id=user.user_id,
-        org_id=org_id,
-        seal_id=seal_id,
-        requires_approval=body.requires_approval,
-        context=context,
-    )
+    return orgs_service.set_seal_approval(**_on(act, org_id), seal_id=seal_id, requires_approval=body.requires_approval)
 
 
 @router.post("/orgs/{org_id}/seals/{seal_id}/grants", status_code=status.HTTP_201_CREATED)
-def grant(
-    org_id: OrgId,
-    seal_id: ObjId,
-    body: GrantCreate,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> GrantRead:
+def grant(org_id: OrgId, seal_id: ObjId, body: GrantCreate, act: ActingUser) -> GrantRead:
     """Let a member use the seal."""
-    return orgs_service.grant_seal(
-        session=session,
-        clock=clock,
-        actor_id=user.user_id,
-        org_id=org_id,
-        seal_id=seal_id,
-        data=body,
-        context=context,
-    )
+    return orgs_service.grant_seal(**_on(act, org_id), seal_id=seal_id, data=body)
 
 
 @router.get("/orgs/{org_id}/seals/{seal_id}/grants")
@@ -418,25 +265,9 @@ def list_grants(
 
 
 @router.delete("/orgs/{org_id}/seals/{seal_id}/grants/{grant_id}")
-def revoke_grant(
-    org_id: OrgId,
-    seal_id: ObjId,
-    grant_id: ObjId,
-    user: CurrentUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> GrantRead:
+def revoke_grant(org_id: OrgId, seal_id: ObjId, grant_id: ObjId, act: ActingUser) -> GrantRead:
     """End a member's permission to use the seal."""
-    return orgs_service.revoke_grant(
-        session=session,
-        clock=clock,
-        actor_id=user.user_id,
-        org_id=org_id,
-        seal_id=seal_id,
-        grant_id=grant_id,
-        context=context,
-    )
+    return orgs_service.revoke_grant(**_on(act, org_id), seal_id=seal_id, grant_id=grant_id)
 
 
 # --- operators ------------------------------------------------------------------------------
@@ -452,42 +283,24 @@ def review_queue(
     return orgs_service.list_review_queue(session=session, kind=kind)
 
 
+def _as_operator(operator: OperatorUser, session: DbSession, clock: ClockDep, context: ContextDep) -> Acting:
+    return Acting(user=operator, session=session, clock=clock, context=context)
+
+
+Reviewing = Annotated[Acting, Depends(_as_operator)]
+
+
 @router.post("/operator/org-reviews/{document_id}/reveal")
-def reveal(
-    document_id: ObjId,
-    body: RevealIn,
-    operator: OperatorUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> RevealRead:
+def reveal(document_id: ObjId, body: RevealIn, act: Reviewing) -> RevealRead:
     """Open a document image with a stated reason (logged in the staff-access log)."""
     return orgs_service.reveal_document(
-        session=session,
-        clock=clock,
-        operator_id=operator.user_id,
-        document_id=document_id,
-        reason=body.reason,
-        note=body.note,
-        context=context,
+        **act.args(operator_id=act.user.user_id, document_id=document_id, reason=body.reason, note=body.note)
     )
 
 
 @router.post("/operator/org-reviews/{document_id}/decision")
-def decide(
-    document_id: ObjId,
-    body: ReviewDecision,
-    operator: OperatorUser,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> DocumentRead:
+def decide(document_id: ObjId, body: ReviewDecision, act: Reviewing) -> DocumentRead:
     """Approve or reject a document."""
     return orgs_service.decide_document(
-        session=session,
-        clock=clock,
-        operator_id=operator.user_id,
-        document_id=document_id,
-        decision=body,
-        context=context,
+        **act.args(operator_id=act.user.user_id, document_id=document_id, decision=body)
     )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from qianshu.core.auth import OperatorUser, Principal, get_optional_user
+from qianshu.core.auth import Acting, SignedInActing
 from qianshu.core.deps import ClockDep, ContextDep, DbSession
-from qianshu.core.errors import Unauthenticated
 from qianshu.privacy import service as privacy_service
 from qianshu.privacy.schemas import (
     AcceptPolicy,
@@ -18,22 +17,17 @@ from qianshu.privacy.schemas import (
     PolicyRead,
     PolicySummary,
 )
+from qianshu.privacy.staff import Staff, staff_dependency
 
 router = APIRouter(tags=["privacy"])
 
-
-def _signed_in(principal: Annotated[Principal | None, Depends(get_optional_user)]) -> Principal:
-    """Require a signed-in user but not the re-consent gate: one can always see and withdraw consent."""
-    if principal is None:
-        raise Unauthenticated("请先登录", detail_en="Sign in first")
-    return principal
+PolicyPublisher = Annotated[Staff, Depends(staff_dependency("policy.publish"))]  # least privilege (P10)
 
 
-SignedIn = Annotated[Principal, Depends(_signed_in)]
-
-
-def _locale(request: Request) -> str:
-    return str(getattr(request.state, "locale", "zh-CN"))
+# One can always see and withdraw consent: a person's routes use `SignedInActing`, not held back by
+# the re-consent gate.
+def _my_consents(act: Acting) -> MyConsents:
+    return privacy_service.my_consents(session=act.session, user_id=act.user.user_id, locale=act.locale)
 
 
 @router.get("/api/v1/privacy/policies", response_model=list[PolicySummary])
@@ -55,57 +49,36 @@ def get_policy(version: str, session: DbSession) -> PolicyRead:
 
 
 @router.post("/api/v1/privacy/acceptances", response_model=MyConsents)
-def accept_policy(
-    body: AcceptPolicy,
-    request: Request,
-    user: SignedIn,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> MyConsents:
+def accept_policy(body: AcceptPolicy, act: SignedInActing) -> MyConsents:
     """Record that the signed-in user accepts a policy version; return their consent overview."""
-    privacy_service.record_policy_acceptance(
-        session=session, clock=clock, user_id=user.user_id, version_id=body.policy_id, context=context
-    )
-    return privacy_service.my_consents(session=session, user_id=user.user_id, locale=_locale(request))
+    privacy_service.record_policy_acceptance(**act.args(user_id=act.user.user_id, version_id=body.policy_id))
+    return _my_consents(act)
 
 
 @router.get("/api/v1/me/consents", response_model=MyConsents)
-def my_consents(request: Request, user: SignedIn, session: DbSession) -> MyConsents:
+def my_consents(act: SignedInActing) -> MyConsents:
     """Return the signed-in user's policy status, consent per purpose and full consent history."""
-    return privacy_service.my_consents(session=session, user_id=user.user_id, locale=_locale(request))
+    return _my_consents(act)
 
 
 @router.post("/api/v1/me/consents", response_model=MyConsents)
-def change_consent(
-    body: ConsentChange,
-    request: Request,
-    user: SignedIn,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> MyConsents:
+def change_consent(body: ConsentChange, act: SignedInActing) -> MyConsents:
     """Grant or withdraw consent for one purpose (withdrawing works even before re-consent)."""
     privacy_service.change_consent(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        purpose=body.purpose,
-        grant=body.action == "grant",
-        context=context,
+        **act.args(user_id=act.user.user_id, purpose=body.purpose, grant=body.action == "grant")
     )
-    return privacy_service.my_consents(session=session, user_id=user.user_id, locale=_locale(request))
+    return _my_consents(act)
 
 
 @router.post("/api/v1/operator/privacy/policies", response_model=PolicyRead, status_code=201)
 def publish_policy(
-    body: PolicyPublish, operator: OperatorUser, session: DbSession, clock: ClockDep, context: ContextDep
+    body: PolicyPublish, officer: PolicyPublisher, session: DbSession, clock: ClockDep, context: ContextDep
 ) -> PolicyRead:
-    """Publish a new policy version (operators); a major one asks every user to accept it again."""
+    """Publish a new policy version (privacy officers); a major one asks every user to accept it again."""
     return privacy_service.publish_policy(
         session=session,
         clock=clock,
-        actor=operator.user_id,
+        actor=officer.user_id,
         version=body.version,
         text=body.text,
         major=body.major,

@@ -7,14 +7,15 @@ policy version waits for acceptance (the re-consent gate does not apply here).
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from qianshu.core.auth import Principal, get_optional_user
-from qianshu.core.deps import ClockDep, ContextDep, DbSession
-from qianshu.core.errors import InvalidInput, Unauthenticated
+from qianshu.core.auth import Acting, SignedInActing
+from qianshu.core.auth import SignedInUser as SignedIn
+from qianshu.core.deps import CallingDep, ClockDep, DbSession
+from qianshu.core.errors import InvalidInput
 from qianshu.privacy import (
     cancellation,
     centre,
@@ -52,13 +53,6 @@ from qianshu.privacy.staff import Staff, staff_dependency
 router = APIRouter(tags=["privacy centre"])
 
 
-def _signed_in(principal: Annotated[Principal | None, Depends(get_optional_user)]) -> Principal:
-    if principal is None:
-        raise Unauthenticated("请先登录", detail_en="Sign in first")
-    return principal
-
-
-SignedIn = Annotated[Principal, Depends(_signed_in)]
 RequestsViewer = Annotated[Staff, Depends(staff_dependency("requests.view"))]
 # Handling checks the kind-specific permission in the service (complaints: support may answer).
 RequestsHandler = Annotated[Staff, Depends(staff_dependency("requests.view"))]
@@ -70,6 +64,11 @@ AccessAuditor = Annotated[Staff, Depends(staff_dependency("staff_access.audit"))
 
 def _locale(request: Request) -> str:
     return str(getattr(request.state, "locale", "zh-CN"))
+
+
+def _mine(act: Acting, **named: Any) -> dict[str, Any]:
+    """Return the keyword arguments of an action of the signed-in person."""
+    return act.args(user_id=act.user.user_id, **named)
 
 
 # --- the person's centre -------------------------------------------------------------------------
@@ -88,91 +87,38 @@ def my_requests(user: SignedIn, session: DbSession, clock: ClockDep) -> list[Req
 
 
 @router.post("/api/v1/me/privacy/requests", response_model=CodeChallenge, status_code=202)
-def open_request(
-    body: RequestCreate, user: SignedIn, session: DbSession, clock: ClockDep, context: ContextDep
-) -> CodeChallenge:
+def open_request(body: RequestCreate, act: SignedInActing) -> CodeChallenge:
     """Open a request; a one-time code goes to the account's phone or e-mail to confirm it."""
-    return requests_module.start_request(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        kind=body.kind,
-        details=body.details,
-        field=body.field,
-        object_type=body.object_type,
-        object_id=body.object_id,
-        context=context,
-    )
+    details = {"details": body.details, "field": body.field, "object_type": body.object_type}
+    return requests_module.start_request(**_mine(act, kind=body.kind, object_id=body.object_id, **details))
 
 
 @router.get("/api/v1/me/privacy/requests/{request_id}", response_model=RequestRead)
 def my_request(request_id: str, user: SignedIn, session: DbSession, clock: ClockDep) -> RequestRead:
     """Return one request with its deadline and every step."""
-    return requests_module.get_request(
-        session=session, clock=clock, user_id=user.user_id, request_id=request_id
-    )
+    return requests_module.get_request(session=session, clock=clock, user_id=user.user_id, request_id=request_id)
 
 
 @router.post("/api/v1/me/privacy/requests/{request_id}/confirm", response_model=RequestRead)
-def confirm_request(
-    request_id: str,
-    body: RequestConfirm,
-    user: SignedIn,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> RequestRead:
+def confirm_request(request_id: str, body: RequestConfirm, act: SignedInActing) -> RequestRead:
     """Confirm a request with its one-time code; the deadline starts."""
     row = requests_module.get_request(
-        session=session, clock=clock, user_id=user.user_id, request_id=request_id
+        session=act.session, clock=act.clock, user_id=act.user.user_id, request_id=request_id
     )
-    if row.kind == "cancellation":
-        return cancellation.confirm(
-            session=session,
-            clock=clock,
-            user_id=user.user_id,
-            request_id=request_id,
-            code=body.code,
-            context=context,
-        )
-    return requests_module.confirm_request(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        request_id=request_id,
-        code=body.code,
-        context=context,
-    )
+    confirm = cancellation.confirm if row.kind == "cancellation" else requests_module.confirm_request
+    return confirm(**_mine(act, request_id=request_id, code=body.code))
 
 
 @router.post("/api/v1/me/privacy/requests/{request_id}/withdraw", response_model=RequestRead)
-def withdraw_request(
-    request_id: str, user: SignedIn, session: DbSession, clock: ClockDep, context: ContextDep
-) -> RequestRead:
+def withdraw_request(request_id: str, act: SignedInActing) -> RequestRead:
     """Withdraw one's own open request (or a cancellation during its cooling-off period)."""
-    return requests_module.withdraw_request(
-        session=session, clock=clock, user_id=user.user_id, request_id=request_id, context=context
-    )
+    return requests_module.withdraw_request(**_mine(act, request_id=request_id))
 
 
 @router.post("/api/v1/me/privacy/requests/{request_id}/answer", response_model=RequestRead)
-def answer_request(
-    request_id: str,
-    body: PartyAnswer,
-    user: SignedIn,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> RequestRead:
+def answer_request(request_id: str, body: PartyAnswer, act: SignedInActing) -> RequestRead:
     """Agree or refuse, as a party, to the deletion of data tied to a shared contract."""
-    return parties.answer(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        request_id=request_id,
-        decision=body.decision,
-        context=context,
-    )
+    return parties.answer(**_mine(act, request_id=request_id, decision=body.decision))
 
 
 @router.get("/api/v1/me/privacy/exports", response_model=list[ExportRead])
@@ -182,31 +128,17 @@ def my_exports(user: SignedIn, session: DbSession) -> list[ExportRead]:
 
 
 @router.post("/api/v1/me/privacy/exports", response_model=ExportCreated, status_code=202)
-def ask_export(user: SignedIn, session: DbSession, clock: ClockDep, context: ContextDep) -> ExportCreated:
+def ask_export(act: SignedInActing) -> ExportCreated:
     """Ask for a copy of one's data (JSON and PDF); keep the token to download it."""
-    return export.request_export(session=session, clock=clock, user_id=user.user_id, context=context)
+    return export.request_export(**_mine(act))
 
 
 @router.get("/api/v1/me/privacy/exports/{export_id}/{fmt}")
 def download_export(
-    export_id: str,
-    fmt: str,
-    user: SignedIn,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-    token: Annotated[str, Query(max_length=100)] = "",
+    export_id: str, fmt: str, act: SignedInActing, token: Annotated[str, Query(max_length=100)] = ""
 ) -> Response:
     """Download a ready copy (`json` or `pdf`) with its token."""
-    content, media, name = export.download(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        export_id=export_id,
-        token=token,
-        fmt=fmt,
-        context=context,
-    )
+    content, media, name = export.download(**_mine(act, export_id=export_id, token=token, fmt=fmt))
     return Response(
         content,
         media_type=media,
@@ -221,11 +153,9 @@ def cancellation_preview(user: SignedIn, session: DbSession) -> CancellationPrev
 
 
 @router.post("/api/v1/me/privacy/cancellation", response_model=CodeChallenge, status_code=202)
-def start_cancellation(
-    user: SignedIn, session: DbSession, clock: ClockDep, context: ContextDep
-) -> CodeChallenge:
+def start_cancellation(act: SignedInActing) -> CodeChallenge:
     """Ask to close the account; confirm with the code at `/requests/{id}/confirm`."""
-    return cancellation.start(session=session, clock=clock, user_id=user.user_id, context=context)
+    return cancellation.start(**_mine(act))
 
 
 @router.get("/api/v1/me/privacy/preferences", response_model=PreferencesRead)
@@ -235,18 +165,10 @@ def my_preferences(user: SignedIn, session: DbSession) -> PreferencesRead:
 
 
 @router.put("/api/v1/me/privacy/preferences", response_model=PreferencesRead)
-def set_preferences(
-    body: PreferencesUpdate, user: SignedIn, session: DbSession, clock: ClockDep, context: ContextDep
-) -> PreferencesRead:
+def set_preferences(body: PreferencesUpdate, act: SignedInActing) -> PreferencesRead:
     """Choose marketing channels; switching all off withdraws the marketing consent."""
-    return preferences.set_preferences(
-        session=session,
-        clock=clock,
-        user_id=user.user_id,
-        marketing_sms=body.marketing_sms,
-        marketing_email=body.marketing_email,
-        context=context,
-    )
+    channels = {"marketing_sms": body.marketing_sms, "marketing_email": body.marketing_email}
+    return preferences.set_preferences(**_mine(act, **channels))
 
 
 class Unsubscribe(BaseModel):
@@ -257,13 +179,9 @@ class Unsubscribe(BaseModel):
 
 
 @router.post("/api/v1/privacy/unsubscribe", response_model=PreferencesRead)
-def unsubscribe(
-    body: Unsubscribe, session: DbSession, clock: ClockDep, context: ContextDep
-) -> PreferencesRead:
+def unsubscribe(body: Unsubscribe, call: CallingDep) -> PreferencesRead:
     """Turn all marketing off from an unsubscribe link (no sign-in needed)."""
-    return preferences.unsubscribe(
-        session=session, clock=clock, user_id=body.user_id, token=body.token, context=context
-    )
+    return preferences.unsubscribe(**call.args(user_id=body.user_id, token=body.token))
 
 
 # --- operators ---------------------------------------------------------------------------------
@@ -281,77 +199,37 @@ def queue(
 def queue_item(
     request_id: str,
     staff: RequestsViewer,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
+    call: CallingDep,
     reason: Annotated[str | None, Query(max_length=32)] = None,
 ) -> RequestRead:
     """Return a request; with `reason`, include the person's words (the access is logged)."""
-    return requests_module.get_request_for_staff(
-        session=session, clock=clock, staff=staff, request_id=request_id, reason=reason, context=context
-    )
+    return requests_module.get_request_for_staff(**call.args(staff=staff, request_id=request_id, reason=reason))
 
 
 @router.post("/api/v1/operator/privacy/requests/{request_id}/assign", response_model=RequestRead)
-def assign(
-    request_id: str, staff: RequestsHandler, session: DbSession, clock: ClockDep, context: ContextDep
-) -> RequestRead:
+def assign(request_id: str, staff: RequestsHandler, call: CallingDep) -> RequestRead:
     """Take a request on."""
-    return requests_module.assign_request(
-        session=session, clock=clock, staff=staff, request_id=request_id, context=context
-    )
+    return requests_module.assign_request(**call.args(staff=staff, request_id=request_id))
 
 
 @router.post("/api/v1/operator/privacy/requests/{request_id}/resolve", response_model=RequestRead)
-def resolve(
-    request_id: str,
-    body: RequestResolve,
-    staff: RequestsHandler,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> RequestRead:
+def resolve(request_id: str, body: RequestResolve, staff: RequestsHandler, call: CallingDep) -> RequestRead:
     """Answer a request: completed or rejected, with a note the person reads."""
-    return requests_module.resolve_request(
-        session=session,
-        clock=clock,
-        staff=staff,
-        request_id=request_id,
-        outcome=body.outcome,
-        note=body.note,
-        context=context,
-    )
+    answer = {"outcome": body.outcome, "note": body.note}
+    return requests_module.resolve_request(**call.args(staff=staff, request_id=request_id, **answer))
 
 
 @router.get("/api/v1/operator/privacy/subjects/{user_id}", response_model=PrivacyCentre)
-def subject_masked(
-    user_id: str, staff: ContactRevealer, session: DbSession, clock: ClockDep
-) -> PrivacyCentre:
+def subject_masked(user_id: str, staff: ContactRevealer, session: DbSession, clock: ClockDep) -> PrivacyCentre:
     """Return what is held about a person, masked."""
     return centre.subject_data_masked(session=session, clock=clock, user_id=user_id)
 
 
 @router.post("/api/v1/operator/privacy/subjects/{user_id}/reveal", response_model=PrivacyCentre)
-def subject_reveal(
-    user_id: str,
-    body: RevealRequest,
-    staff: ContactRevealer,
-    session: DbSession,
-    clock: ClockDep,
-    context: ContextDep,
-) -> PrivacyCentre:
+def subject_reveal(user_id: str, body: RevealRequest, staff: ContactRevealer, call: CallingDep) -> PrivacyCentre:
     """Show a person's data in clear, as far as the operator's roles allow; logged and shown to them."""
-    return centre.reveal_for_staff(
-        session=session,
-        clock=clock,
-        staff_id=staff.user_id,
-        staff_roles=staff.roles,
-        user_id=user_id,
-        reason=body.reason,
-        note=body.note,
-        object_id=body.object_id,
-        context=context,
-    )
+    why = {"reason": body.reason, "note": body.note, "object_id": body.object_id}
+    return centre.reveal_for_staff(**call.args(staff_id=staff.user_id, staff_roles=staff.roles, user_id=user_id, **why))
 
 
 class CalendarDayIn(BaseModel):
@@ -378,9 +256,7 @@ def calendar_year(year: int, staff: RequestsViewer, session: DbSession) -> list[
     if not 2000 <= year <= 2100:
         raise InvalidInput("年份超出范围", detail_en="Year out of range")
     days = holidays.list_special_days(session=session, year=year)
-    return [
-        CalendarDayOut(day=d.day, kind=d.kind, name=d.name, source=d.source, working=d.working) for d in days
-    ]
+    return [CalendarDayOut(day=d.day, kind=d.kind, name=d.name, source=d.source, working=d.working) for d in days]
 
 
 @router.put("/api/v1/operator/privacy/calendar/{day}", response_model=CalendarDayOut)
@@ -397,9 +273,7 @@ def calendar_set(
         name=body.name,
         note=body.note,
     )
-    return CalendarDayOut(
-        day=info.day, kind=info.kind, name=info.name, source=info.source, working=info.working
-    )
+    return CalendarDayOut(day=info.day, kind=info.kind, name=info.name, source=info.source, working=info.working)
 
 
 @router.delete("/api/v1/operator/privacy/calendar/{day}", status_code=204)
@@ -469,34 +343,24 @@ def incident_list(staff: IncidentManager, session: DbSession) -> list[IncidentRe
 
 
 @router.post("/api/v1/operator/privacy/incidents", response_model=IncidentRead, status_code=201)
-def incident_record(
-    body: IncidentCreate, staff: IncidentManager, session: DbSession, clock: ClockDep
-) -> IncidentRead:
+def incident_record(body: IncidentCreate, staff: IncidentManager, session: DbSession, clock: ClockDep) -> IncidentRead:
     """Record an incident and compute the affected people."""
     return incidents.record_incident(session=session, clock=clock, actor=staff.user_id, data=body)
 
 
 @router.post("/api/v1/operator/privacy/incidents/{incident_id}/notices", status_code=202)
-def incident_notices(
-    incident_id: str, staff: IncidentManager, session: DbSession, clock: ClockDep
-) -> dict[str, str]:
+def incident_notices(incident_id: str, staff: IncidentManager, session: DbSession, clock: ClockDep) -> dict[str, str]:
     """Start telling every affected person (sent in batches by a job)."""
-    job_id = incidents.send_notices(
-        session=session, clock=clock, actor=staff.user_id, incident_id=incident_id
-    )
+    job_id = incidents.send_notices(session=session, clock=clock, actor=staff.user_id, incident_id=incident_id)
     return {"job_id": job_id}
 
 
 @router.get("/api/v1/operator/privacy/incidents/{incident_id}/report")
-def incident_report(
-    incident_id: str, staff: IncidentManager, session: DbSession, clock: ClockDep
-) -> Response:
+def incident_report(incident_id: str, staff: IncidentManager, session: DbSession, clock: ClockDep) -> Response:
     """Export the regulator report (JSON) and mark the incident reported."""
     import json
 
-    report = incidents.regulator_report(
-        session=session, clock=clock, actor=staff.user_id, incident_id=incident_id
-    )
+    report = incidents.regulator_report(session=session, clock=clock, actor=staff.user_id, incident_id=incident_id)
     return Response(
         json.dumps(report, ensure_ascii=False, indent=2),
         media_type="application/json",
@@ -505,13 +369,9 @@ def incident_report(
 
 
 @router.post("/api/v1/operator/privacy/incidents/{incident_id}/close", response_model=IncidentRead)
-def incident_close(
-    incident_id: str, staff: IncidentManager, session: DbSession, clock: ClockDep
-) -> IncidentRead:
+def incident_close(incident_id: str, staff: IncidentManager, session: DbSession, clock: ClockDep) -> IncidentRead:
     """Close a handled incident."""
-    return incidents.close_incident(
-        session=session, clock=clock, actor=staff.user_id, incident_id=incident_id
-    )
+    return incidents.close_incident(session=session, clock=clock, actor=staff.user_id, incident_id=incident_id)
 
 
 @router.get("/api/v1/privacy/statistics", response_model=StatisticsReport)
