@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import platform
@@ -70,6 +71,7 @@ class Client:
         )
         self.document_id = document_id
         self.n = 0
+        self.statuses: collections.Counter[str] = collections.Counter()
 
     async def create_and_send(self) -> tuple[float, bool]:
         self.n += 1
@@ -90,10 +92,13 @@ class Client:
                 "/api/v1/contracts", json=body, headers={"idempotency-key": uuid.uuid4().hex}
             )
             ok = created.status_code == 201
+            self.statuses[f"create {created.status_code}"] += 1
             if ok:
                 sent = await self.http.post(f"/api/v1/contracts/{created.json()['id']}/send")
                 ok = sent.status_code == 200
-        except httpx.HTTPError:
+                self.statuses[f"send {sent.status_code}"] += 1
+        except httpx.HTTPError as exc:
+            self.statuses[type(exc).__name__] += 1
             ok = False
         return time.perf_counter() - start, ok
 
@@ -177,7 +182,7 @@ async def _load(base: str, args: argparse.Namespace) -> dict[str, Any]:
         saturation = await _saturate(client, args.concurrency, args.seconds)
     finally:
         await client.http.aclose()
-    return {"fixed_rates": rates, "saturation": saturation}
+    return {"fixed_rates": rates, "saturation": saturation, "statuses": dict(client.statuses)}
 
 
 def main() -> int:
@@ -227,7 +232,11 @@ def main() -> int:
     finally:
         if proc is not None:
             proc.terminate()
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # uvicorn's workers may linger on open keep-alives
+                proc.kill()
+                proc.wait(timeout=30)
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -252,6 +261,7 @@ def main() -> int:
         f"saturation ({sat['concurrency']} clients): {sat['achieved_per_s']}/s  p99 {sat['p99_ms']} ms"
         f"  errors {sat['errors']}"
     )
+    print("answers:", results["statuses"])
     print(f"written to {out}")
     return 0
 
