@@ -174,3 +174,51 @@ def test_the_editor_fits_a_phone_and_a_field_can_be_added_by_button(
     assert width <= PHONE["width"], f"the placement page scrolls sideways ({width}px)"
     phone.click("#save-draft")
     phone.wait_for_selector("#timeline")
+
+
+def test_fields_are_dragged_onto_a_template_drafts_pages(new_page: Any, live_server: LiveServer) -> None:
+    inbox = SmsInbox(live_server)
+    sender = new_page()
+    register(sender, inbox, phone=SENDER)
+    sender.goto("/templates")
+    sender.fill("#tpl-title", "房屋租赁合同")
+    sender.fill("#tpl-body", "出租方：{{甲方}}\n承租方：{{乙方}}\n\n月租金人民币{{租金}}元。")
+    sender.click("#create-template")
+    sender.wait_for_selector("#template-body")
+    sender.click("#use-template")
+    sender.wait_for_selector("#new-contract-form")
+    for label, value in (("甲方", "张三"), ("乙方", "李四"), ("租金", "3000")):
+        sender.fill(f"input[name=var_{label}]", value)
+    sender.fill("#s0-contact", SIGNER)
+    sender.click("#save-draft")
+    sender.wait_for_selector("#timeline")
+    contract_id = sender.url.split("?")[0].rstrip("/").split("/")[-1]
+
+    sender.click("#edit-fields")
+    sender.wait_for_selector("#placement.pl-active .pl-page[data-page='0'] canvas")
+    # the draft's own field (placed with the form's default coordinates) is shown; move it by dragging
+    assert sender.locator(".pl-box[data-kind=signature]").count() == 1
+    sender.locator(".pl-box[data-kind=signature]").first.focus()
+    sender.keyboard.press("Delete")
+    _drag(sender, "#pl-add-signature", _point(sender, 0, 0.7, 0.8))
+    _drag(sender, "#pl-add-date", _point(sender, 0, 0.7, 0.9))
+    assert sender.locator(".pl-box").count() == 2
+    screenshot(sender, "placement-template-draft")
+    sender.click("#save-fields")
+    sender.wait_for_selector("#timeline")
+    assert "contracts_fields_saved" in sender.url
+    assert sender.locator("[data-action='contract.fields_placed']").count() == 1
+
+    runtime = live_server.runtime
+    with runtime.transaction() as s:
+        user = accounts_service.find_user(session=s, phone=SENDER)
+        assert user is not None
+        contract = contracts_service.get_contract_or_raise(session=s, contract_id=contract_id, owner_id=user.id)
+    fields = {f.kind: f for f in contract.fields}
+    assert sorted(fields) == ["date", "signature"]
+    a4 = (0.0, 0.0, 595.28, 841.89)
+    cx, cy = a4[2] * 0.7, a4[3] * (1 - 0.8)
+    sig = fields["signature"]
+    assert abs((sig.x1 + sig.x2) / 2 - cx) <= TOLERANCE and abs((sig.y1 + sig.y2) / 2 - cy) <= TOLERANCE, sig
+    sender.click("#send-draft")
+    sender.wait_for_selector("[data-status=sent]")

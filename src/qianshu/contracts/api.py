@@ -25,6 +25,7 @@ from qianshu.contracts.schemas import (
     ContractCreate,
     ContractRead,
     DocumentRead,
+    FieldsPlace,
     ReasonIn,
     SealApprovalRead,
     SentRead,
@@ -205,6 +206,21 @@ def send_contract(contract_id: str, session: DbSession, clock: ClockDep, user: W
     """Send a draft; the signing links are in the answer (and go to each signer when it is their turn)."""
     return contracts_service.send_contract(
         session=session, clock=clock, owner_id=user.user_id, contract_id=contract_id, context=context
+    )
+
+
+@router.put("/api/v1/contracts/{contract_id}/fields", response_model=ContractRead)
+def place_fields(
+    contract_id: str, data: FieldsPlace, session: DbSession, clock: ClockDep, user: Writer, context: ContextDep
+) -> ContractRead:
+    """Replace every signer's fields of a draft (e.g. one made from a template) in one go.
+
+    Each signer of the draft is listed once with all its fields (exactly one signature field for
+    a person, one seal field for an organisation); a signer left out would have none and is
+    refused. Fields must lie on a page of the document. Once sent, fields cannot change (409).
+    """
+    return contracts_service.place_fields(
+        session=session, clock=clock, owner_id=user.user_id, contract_id=contract_id, data=data, context=context
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -28,6 +29,7 @@ from qianshu.contracts.schemas import (
     SIGNATURE_KINDS,
     ContractCreate,
     ContractRead,
+    FieldIn,
     FieldRead,
     RecipientIn,
     RecipientRead,
@@ -253,10 +255,8 @@ def require_open(row: Contract, clock: Clock) -> None:
 # --- creating -------------------------------------------------------------------------------
 
 
-def _check_field(doc: ContractDocument, field: object) -> None:
-    from qianshu.contracts.schemas import FieldIn
-
-    assert isinstance(field, FieldIn)
+def check_field(doc: ContractDocument, field: FieldIn) -> None:
+    """Refuse a field that does not lie inside its page's box (in PDF points)."""
     if field.page >= len(doc.pages):
         raise FieldInvalid(
             f"第 {field.page + 1} 页不存在（文档共 {len(doc.pages)} 页）",
@@ -275,29 +275,37 @@ def _check_recipients(data: ContractCreate) -> None:
     if not signers:
         raise RecipientInvalid("合同至少需要一位签署方", detail_en="A contract needs at least one signer")
     for r in data.recipients:
-        if r.role == "cc" and r.fields:
-            raise RecipientInvalid("抄送人不能有签署区域", detail_en="CC recipients have no fields")
-        if r.role == "signer":
-            if not any(f.kind in SIGNATURE_KINDS for f in r.fields):
-                raise RecipientInvalid(
-                    "每位签署方需要一个签名或盖章区域",
-                    detail_en="Each signer needs one signature or seal field",
-                )
-            if sum(f.kind in SIGNATURE_KINDS for f in r.fields) > 1:
-                raise RecipientInvalid(
-                    "每位签署方只能有一个签名或盖章区域",
-                    detail_en="Each signer has exactly one signature or seal field",
-                )
-        if r.kind == "org":
-            if not (r.org_id and r.seal_id):
-                raise RecipientInvalid(
-                    "企业签署方需要指定企业和印章",
-                    detail_en="An organisation signer needs org_id and seal_id",
-                )
-            if any(f.kind == "signature" for f in r.fields):
-                raise RecipientInvalid("企业签署方使用盖章区域", detail_en="Organisation signers use a seal field")
-        elif r.org_id or r.seal_id or any(f.kind == "seal" for f in r.fields):
-            raise RecipientInvalid("个人签署方不能使用印章", detail_en="Person signers cannot use a seal")
+        check_recipient_fields(role=r.role, kind=r.kind, fields=r.fields, org_id=r.org_id, seal_id=r.seal_id)
+
+
+def check_recipient_fields(
+    *, role: str, kind: str, fields: Sequence[FieldIn], org_id: str | None, seal_id: str | None
+) -> None:
+    """Check one recipient's fields: none for CC, exactly one signature (person) or seal (organisation)."""
+    if role == "cc" and fields:
+        raise RecipientInvalid("抄送人不能有签署区域", detail_en="CC recipients have no fields")
+    if role == "signer":
+        marks = sum(f.kind in SIGNATURE_KINDS for f in fields)
+        if marks == 0:
+            raise RecipientInvalid(
+                "每位签署方需要一个签名或盖章区域",
+                detail_en="Each signer needs one signature or seal field",
+            )
+        if marks > 1:
+            raise RecipientInvalid(
+                "每位签署方只能有一个签名或盖章区域",
+                detail_en="Each signer has exactly one signature or seal field",
+            )
+    if kind == "org":
+        if not (org_id and seal_id):
+            raise RecipientInvalid(
+                "企业签署方需要指定企业和印章",
+                detail_en="An organisation signer needs org_id and seal_id",
+            )
+        if any(f.kind == "signature" for f in fields):
+            raise RecipientInvalid("企业签署方使用盖章区域", detail_en="Organisation signers use a seal field")
+    elif org_id or seal_id or any(f.kind == "seal" for f in fields):
+        raise RecipientInvalid("个人签署方不能使用印章", detail_en="Person signers cannot use a seal")
 
 
 def create_contract(
@@ -322,7 +330,7 @@ def create_contract(
     contacts = [_clean_contact(r) for r in data.recipients]
     for r in data.recipients:
         for f in r.fields:
-            _check_field(doc, f)
+            check_field(doc, f)
     seen: set[str] = set()
     for r, (_channel, value) in zip(data.recipients, contacts, strict=True):
         key = f"{r.role}:{r.org_id}:{value}"

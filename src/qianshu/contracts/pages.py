@@ -975,3 +975,8 @@ async def seal_approval_submit(
         return _redirect("/seal-approvals", "contracts_seal_rejected")
 
     return await run_in_threadpool(act)
+
+
+from qianshu.contracts.draft_pages import router as _draft_router  # noqa: E402  (the draft's field placement)
+
+router.include_router(_draft_router)

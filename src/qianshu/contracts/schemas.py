@@ -109,6 +109,23 @@ class ContractCreate(BaseModel):
     recipients: list[RecipientIn] = Field(min_length=1, max_length=50)
 
 
+class RecipientFieldsIn(BaseModel):
+    """The fields of one signer of a draft, replacing those it had."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_id: str = Field(max_length=32)
+    fields: list[FieldIn] = Field(max_length=50)
+
+
+class FieldsPlace(BaseModel):
+    """Every signer's fields of a draft at once (each signer exactly one signature or seal field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: list[RecipientFieldsIn] = Field(min_length=1, max_length=50)
+
+
 class FieldRead(BaseModel):
     """A field and whether it is filled."""
 

@@ -35,6 +35,7 @@ from qianshu.contracts.documents import (
     template_preview_pdf,
     upload_document,
 )
+from qianshu.contracts.drafts import place_fields, place_fields_by_row
 from qianshu.contracts.flow import (
     EXPIRE_JOB,
     create_contract,
@@ -120,6 +121,8 @@ __all__ = [
     "on_account_cancelled",
     "original_pdf",
     "personal_data_for",
+    "place_fields",
+    "place_fields_by_row",
     "privacy_delete_for_object",
     "privacy_parties_of",
     "privacy_retained_for",
