@@ -78,6 +78,15 @@ def _expected(index: int, fx: float, fy: float, size: tuple[float, float]) -> tu
     return cx - size[0] / 2, cy - size[1] / 2, cx + size[0] / 2, cy + size[1] / 2
 
 
+def _stored(server: LiveServer, url: str) -> Any:
+    """Return the sender's contract shown at `url` (its detail page), as stored."""
+    contract_id = url.split("?")[0].rstrip("/").split("/")[-1]
+    with server.runtime.transaction() as s:
+        user = accounts_service.find_user(session=s, phone=SENDER)
+        assert user is not None
+        return contracts_service.get_contract_or_raise(session=s, contract_id=contract_id, owner_id=user.id)
+
+
 def _close(got: tuple[float, ...], want: tuple[float, ...]) -> bool:
     return all(abs(a - b) <= TOLERANCE for a, b in zip(got, want, strict=True))
 
@@ -137,12 +146,7 @@ def test_sender_drags_fields_onto_the_pages_and_they_are_stored_in_pdf_points(
 
     sender.click("#save-draft")
     sender.wait_for_selector("#timeline")
-    contract_id = sender.url.split("?")[0].rstrip("/").split("/")[-1]
-    runtime = live_server.runtime
-    with runtime.transaction() as s:
-        user = accounts_service.find_user(session=s, phone=SENDER)
-        assert user is not None
-        contract = contracts_service.get_contract_or_raise(session=s, contract_id=contract_id, owner_id=user.id)
+    contract = _stored(live_server, sender.url)
     fields = {f.kind: f for f in contract.fields}
     assert sorted(fields) == ["signature", "text"]
     signature, text = fields["signature"], fields["text"]
@@ -192,7 +196,6 @@ def test_fields_are_dragged_onto_a_template_drafts_pages(new_page: Any, live_ser
     sender.fill("#s0-contact", SIGNER)
     sender.click("#save-draft")
     sender.wait_for_selector("#timeline")
-    contract_id = sender.url.split("?")[0].rstrip("/").split("/")[-1]
 
     sender.click("#edit-fields")
     sender.wait_for_selector("#placement.pl-active .pl-page[data-page='0'] canvas")
@@ -209,11 +212,7 @@ def test_fields_are_dragged_onto_a_template_drafts_pages(new_page: Any, live_ser
     assert "contracts_fields_saved" in sender.url
     assert sender.locator("[data-action='contract.fields_placed']").count() == 1
 
-    runtime = live_server.runtime
-    with runtime.transaction() as s:
-        user = accounts_service.find_user(session=s, phone=SENDER)
-        assert user is not None
-        contract = contracts_service.get_contract_or_raise(session=s, contract_id=contract_id, owner_id=user.id)
+    contract = _stored(live_server, sender.url)
     fields = {f.kind: f for f in contract.fields}
     assert sorted(fields) == ["date", "signature"]
     a4 = (0.0, 0.0, 595.28, 841.89)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from qianshu.contracts.errors import ContractState, RecipientInvalid
 from qianshu.contracts.flow import (
+    add_field,
     check_field,
     check_recipient_fields,
     contract_read,
@@ -26,10 +27,9 @@ from qianshu.contracts.flow import (
     record,
 )
 from qianshu.contracts.models import ContractDocument, ContractField
-from qianshu.contracts.schemas import SIGNATURE_KINDS, ContractRead, FieldIn, FieldsPlace
+from qianshu.contracts.schemas import ContractRead, FieldIn, FieldsPlace
 from qianshu.core.clock import Clock
 from qianshu.core.deps import RequestContext
-from qianshu.core.ids import new_id
 from qianshu.core.logging import get_logger
 
 __all__ = ["place_fields", "place_fields_by_row"]
@@ -102,29 +102,9 @@ def _replace(
     session.execute(delete(ContractField).where(ContractField.contract_id == contract_id))
     for rid, fields in placed.items():
         for f in fields:
-            session.add(
-                ContractField(
-                    id=new_id("fld"),
-                    contract_id=contract_id,
-                    recipient_id=rid,
-                    kind=f.kind,
-                    page=f.page,
-                    x1=f.x1,
-                    y1=f.y1,
-                    x2=f.x2,
-                    y2=f.y2,
-                    required=f.required or f.kind in SIGNATURE_KINDS,
-                )
-            )
+            add_field(session, contract_id, rid, f)
     session.flush()
-    record(
-        session,
-        clock,
-        contract_id,
-        actor=owner_id,
-        action="contract.fields_placed",
-        data={"fields": sum(len(f) for f in placed.values()), "signers": len(signers)},
-        context=context,
-    )
+    counts: dict[str, object] = {"fields": sum(len(f) for f in placed.values()), "signers": len(signers)}
+    record(session, clock, contract_id, actor=owner_id, action="contract.fields_placed", data=counts, context=context)
     log.info("contract_fields_placed", contract_id=contract_id)
     return contract_read(session, row)

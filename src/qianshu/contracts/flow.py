@@ -308,6 +308,15 @@ def check_recipient_fields(
         raise RecipientInvalid("个人签署方不能使用印章", detail_en="Person signers cannot use a seal")
 
 
+def add_field(session: Session, contract_id: str, recipient_id: str, field: FieldIn) -> None:
+    """Add one checked field of a recipient (signature and seal fields are always required)."""
+    place = field.model_dump(include={"kind", "page", "x1", "y1", "x2", "y2"})
+    required = field.required or field.kind in SIGNATURE_KINDS
+    session.add(
+        ContractField(id=new_id("fld"), contract_id=contract_id, recipient_id=recipient_id, required=required, **place)
+    )
+
+
 def create_contract(
     *,
     session: Session,
@@ -372,20 +381,7 @@ def create_contract(
             )
         )
         for f in r.fields:
-            session.add(
-                ContractField(
-                    id=new_id("fld"),
-                    contract_id=contract_id,
-                    recipient_id=rid,
-                    kind=f.kind,
-                    page=f.page,
-                    x1=f.x1,
-                    y1=f.y1,
-                    x2=f.x2,
-                    y2=f.y2,
-                    required=f.required or f.kind in SIGNATURE_KINDS,
-                )
-            )
+            add_field(session, contract_id, rid, f)
     session.flush()
     record(
         session,
