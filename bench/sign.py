@@ -2,6 +2,7 @@
 
     python bench/sign.py                 # 1-page and 100-page PDFs, 40 signatures each
     python bench/sign.py --rounds 100
+    python bench/sign.py --custody pkcs11  # keys in a fresh SoftHSM2 token (the scale-out configuration)
 
 (a) raw pyHanko "default": `PdfSigner.sign_pdf` with a `SimpleSigner` (key in memory), a visible
     field with pyHanko's default stamp, the same in-process TSA, and no `bytes_reserved`, so
@@ -11,7 +12,9 @@
     a CJK text stamp, the same TSA, a fixed reservation (one CMS build, one TSA request).
 
 Also signs a 50 MB PDF once in a child process and records its peak resident set (ru_maxrss).
-Writes `bench/results/sign.json`.
+Writes `bench/results/sign.json` (file custody) or `bench/results/sign-pkcs11.json` (`--custody
+pkcs11`: every custody key, the CA's and the signer's, lives in a SoftHSM2 token made for the
+run in a temporary folder, used through PKCS#11 as in a deployment with an HSM).
 """
 
 from __future__ import annotations
@@ -240,6 +243,29 @@ def rss_child(path: Path, data_dir: Path) -> None:
     )
 
 
+def _softhsm_token(base: Path, module: str) -> dict[str, str]:
+    """Make a SoftHSM2 token under `base`; return the environment that points Qianshu's custody at it."""
+    (base / "tokens").mkdir(parents=True)
+    conf = base / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = {"SOFTHSM2_CONF": str(conf)}
+    pin = "246810"
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "qianshu-bench", "--pin", pin, "--so-pin", "13579"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return {
+        **env,
+        "QIANSHU_CUSTODY_BACKEND": "pkcs11",
+        "QIANSHU_PKCS11_MODULE": module,
+        "QIANSHU_PKCS11_TOKEN_LABEL": "qianshu-bench",
+        "QIANSHU_PKCS11_PIN": pin,
+    }
+
+
 def main() -> None:
     """Run the benchmark and write bench/results/sign.json."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,6 +274,8 @@ def main() -> None:
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--make-big", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--custody", choices=("file", "pkcs11"), default="file")
+    parser.add_argument("--pkcs11-module", default="/usr/lib/softhsm/libsofthsm2.so")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child, args.data_dir)
@@ -257,6 +285,8 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="qianshu-bench-") as tmp:
+        if args.custody == "pkcs11":  # the children inherit the environment, and so the token
+            os.environ.update(_softhsm_token(Path(tmp) / "softhsm", args.pkcs11_module))
         # The 50 MB run goes first, in children: Linux carries ru_maxrss across fork and exec, so the
         # measuring child must start from a parent that is still small.
         big = Path(tmp) / "big.pdf"
@@ -267,7 +297,7 @@ def main() -> None:
             text=True,
             check=True,
         )
-        results: dict[str, Any] = {"rounds": args.rounds}
+        results: dict[str, Any] = {"rounds": args.rounds, "custody": args.custody}
         results["big_pdf"] = json.loads(child.stdout.strip().splitlines()[-1])
 
         runtime, cert, chain = _platform(Path(tmp) / "data")
@@ -308,7 +338,8 @@ def main() -> None:
         }
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sign.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    name = "sign.json" if args.custody == "file" else f"sign-{args.custody}.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
