@@ -23,6 +23,7 @@ OPERATOR_EMAIL = "ops@qianshu.example"
 PASSWORD = "Qianshu-e2e-2026!"
 CODE_WAIT_SECONDS = 15.0
 _CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+_LINK = re.compile(r"/sign/([A-Za-z0-9_-]{20,100})")
 
 
 class Inbox:
@@ -169,3 +170,41 @@ def log_out(page: Any) -> None:
     page.click("#logout")
     page.wait_for_selector("#cta-register")
     assert page.locator("#logout").count() == 0
+
+
+# --- real-name verification and signing links -----------------------------------------------
+
+
+def verify_person(server: LiveServer, phone: str, name: str, id_number: str) -> None:
+    """Real-name verify the account behind `phone` (two elements) through the served identity sandbox."""
+    from qianshu.accounts import service as accounts_service
+    from qianshu.identity import levels
+    from qianshu.identity.checks import verify_now
+
+    runtime = server.runtime
+    with runtime.transaction() as s:
+        user = accounts_service.find_user(session=s, phone=phone)
+        assert user is not None
+        verify_now(
+            session=s,
+            clock=runtime.clock,
+            user_id=user.id,
+            level="two_elements",
+            name=name,
+            id_number=id_number,
+            grant=(levels.PURPOSE_ID_NUMBER,),
+        )
+
+
+def signing_link(server: LiveServer, inbox: SmsInbox, phone: str) -> str:
+    """Wait for the signing request text message to `phone`; return the link's path (its codes are spent)."""
+    for _ in range(200):
+        server.wake_worker()
+        r = httpx.get(server("/sandbox/sms/messages"), params={"phone": phone}, timeout=5)
+        for message in r.json()["messages"]:
+            match = _LINK.search(message["text"])
+            if match:
+                inbox._seen.update(_CODE.findall(message["text"]))
+                return f"/sign/{match.group(1)}"
+        time.sleep(0.05)
+    raise AssertionError("no signing request arrived")

@@ -2,63 +2,24 @@
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import PHONE, LiveServer, screenshot
-from tests.e2e.flows import SmsInbox, register
+from tests.e2e.flows import SmsInbox, register, signing_link, verify_person
+from tests.identity.conftest import make_id
 
 pytestmark = pytest.mark.e2e
 
 SENDER, SIGNER = "13900139111", "13800138222"
 BODY = "甲方：{{甲方}}\n乙方：{{乙方}}\n\n双方就{{事项}}达成如下协议，合同金额人民币{{金额}}元。"
-_LINK = re.compile(r"/sign/([A-Za-z0-9_-]{20,100})")
 
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     return {**settings_overrides, "signing_identity_level": "two_elements"}
-
-
-def _verify(server: LiveServer, phone: str, name: str) -> None:
-    """Real-name verify the account behind `phone` through the served identity sandbox."""
-    from qianshu.accounts import service as accounts_service
-    from qianshu.identity import levels
-    from qianshu.identity.checks import verify_now
-    from tests.identity.conftest import make_id
-
-    runtime = server.runtime
-    with runtime.transaction() as s:
-        user = accounts_service.find_user(session=s, phone=phone)
-        assert user is not None
-        verify_now(
-            session=s,
-            clock=runtime.clock,
-            user_id=user.id,
-            level="two_elements",
-            name=name,
-            id_number=make_id(seq="321"),
-            grant=(levels.PURPOSE_ID_NUMBER,),
-        )
-
-
-def _signing_link(server: LiveServer, inbox: SmsInbox, phone: str) -> str:
-    """Wait for the signing request text message and return the link's path (every code in it is spent)."""
-    for _ in range(200):
-        server.wake_worker()
-        r = httpx.get(server("/sandbox/sms/messages"), params={"phone": phone}, timeout=5)
-        for message in r.json()["messages"]:
-            match = _LINK.search(message["text"])
-            if match:
-                inbox._seen.update(re.findall(r"(?<!\d)(\d{6})(?!\d)", message["text"]))
-                return f"/sign/{match.group(1)}"
-        time.sleep(0.05)
-    raise AssertionError("no signing request arrived")
 
 
 def test_sender_sends_from_a_template_and_the_signer_signs_on_a_phone(
@@ -67,7 +28,7 @@ def test_sender_sends_from_a_template_and_the_signer_signs_on_a_phone(
     inbox = SmsInbox(live_server)
     signer_setup = new_page(PHONE)
     register(signer_setup, inbox, phone=SIGNER)
-    _verify(live_server, SIGNER, "李四")
+    verify_person(live_server, SIGNER, "李四", make_id(seq="321"))
     signer_setup.context.close()
 
     sender = new_page()
@@ -91,7 +52,7 @@ def test_sender_sends_from_a_template_and_the_signer_signs_on_a_phone(
 
     # the signer opens the link on a phone, logged out, and proves the phone by code
     phone = new_page(PHONE)
-    phone.goto(_signing_link(live_server, inbox, SIGNER))
+    phone.goto(signing_link(live_server, inbox, SIGNER))
     assert phone.locator("#qr img, img.qr").count() == 1
     phone.click("#send-access-code")
     phone.wait_for_selector("#access-form")

@@ -17,59 +17,23 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import MetaData, select
 
 from tests.e2e.conftest import PHONE, LiveServer, screenshot
-from tests.e2e.flows import SmsInbox, create_operator, log_in_with_password, register
+from tests.e2e.flows import SmsInbox, create_operator, log_in_with_password, register, signing_link, verify_person
 
 pytestmark = pytest.mark.e2e
 
 PERSON, SENDER = "13800138555", "13900139555"
 NAME = "欧阳知秋"
 BODY = "甲方：{{甲方}}\n\n双方就{{事项}}达成如下协议。"
-_LINK = re.compile(r"/sign/([A-Za-z0-9_-]{20,100})")
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     return {**settings_overrides, "signing_identity_level": "two_elements"}
-
-
-def _verify_identity(server: LiveServer, phone: str, id_number: str) -> None:
-    """Real-name verify the account behind `phone` through the identity sandbox (as contracts' flow does)."""
-    from qianshu.accounts import service as accounts_service
-    from qianshu.identity import levels
-    from qianshu.identity.checks import verify_now
-
-    runtime = server.runtime
-    with runtime.transaction() as s:
-        user = accounts_service.find_user(session=s, phone=phone)
-        assert user is not None
-        verify_now(
-            session=s,
-            clock=runtime.clock,
-            user_id=user.id,
-            level="two_elements",
-            name=NAME,
-            id_number=id_number,
-            grant=(levels.PURPOSE_ID_NUMBER,),
-        )
-
-
-def _signing_link(server: LiveServer, inbox: SmsInbox, phone: str) -> str:
-    for _ in range(200):
-        server.wake_worker()
-        r = httpx.get(server("/sandbox/sms/messages"), params={"phone": phone}, timeout=5)
-        for message in r.json()["messages"]:
-            match = _LINK.search(message["text"])
-            if match:
-                inbox._seen.update(re.findall(r"(?<!\d)(\d{6})(?!\d)", message["text"]))
-                return f"/sign/{match.group(1)}"
-        time.sleep(0.05)
-    raise AssertionError("no signing request arrived")
 
 
 def _signed_contract(new_page: Any, server: LiveServer, inbox: SmsInbox, tmp_path: Path) -> Path:
@@ -91,7 +55,7 @@ def _signed_contract(new_page: Any, server: LiveServer, inbox: SmsInbox, tmp_pat
     sender.context.close()
 
     phone = new_page(PHONE)
-    phone.goto(_signing_link(server, inbox, PERSON))
+    phone.goto(signing_link(server, inbox, PERSON))
     phone.click("#send-access-code")
     phone.wait_for_selector("#access-form")
     phone.fill("#access-code", inbox.wait_for_code(PERSON))
@@ -142,7 +106,7 @@ def test_a_person_sees_copies_withdraws_deletes_and_leaves_and_their_contract_st
 
     person = new_page()
     register(person, inbox, phone=PERSON)
-    _verify_identity(live_server, PERSON, id_number)
+    verify_person(live_server, PERSON, NAME, id_number)
     signed = _signed_contract(new_page, live_server, inbox, tmp_path)
 
     # 1. everything held about them, in clear for them
