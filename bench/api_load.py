@@ -14,8 +14,10 @@ create-admin` logs in through the API, fills a template into a document once, th
 - saturation (closed loop, `--concurrency` clients back to back): the most create + send pairs
   per second the deployment completes.
 
-The load generator runs on the same machine and takes some of its CPU. Writes
-`bench/results/api_load.json`.
+The load generator runs on the same machine and takes some of its CPU. Each phase also reports the
+CPU time the app processes (`app_cpu_ms_per_pair`, from /proc) and the database's server processes
+(`db_cpu_ms_per_pair`) spent per completed pair, a figure that other load on the machine does not
+distort. Writes `bench/results/api_load.json`.
 """
 
 from __future__ import annotations
@@ -142,6 +144,62 @@ def _summary(results: list[tuple[float, bool]], elapsed: float) -> dict[str, Any
     }
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pids: list[int], *, descendants: bool) -> float:
+    """User + system CPU seconds of `pids` (and, with `descendants`, their child processes) from /proc."""
+    total, todo, seen = 0.0, list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+            if descendants:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, IndexError, ValueError):  # gone, or no /proc: counted as nothing
+            continue
+    return total
+
+
+class CpuMeter:
+    """CPU spent by the app processes and by the bench database's server processes."""
+
+    def __init__(self, app_pid: int, db_url: str, db_name: str) -> None:
+        self.app_pid = app_pid
+        self.db = create_engine(db_url, isolation_level="AUTOCOMMIT")
+        self.db_name = db_name
+
+    def _db_pids(self) -> list[int]:
+        with self.db.connect() as c:
+            rows = c.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+                {"n": self.db_name},
+            )
+            return [int(r[0]) for r in rows]
+
+    def read(self) -> dict[int | str, float]:
+        reading: dict[int | str, float] = {"app": _cpu_seconds([self.app_pid], descendants=True)}
+        for pid in self._db_pids():
+            reading[pid] = _cpu_seconds([pid], descendants=False)
+        return reading
+
+    @staticmethod
+    def per_pair(before: dict[int | str, float], after: dict[int | str, float], pairs: int) -> dict[str, float]:
+        if not pairs:
+            return {}
+        app = after["app"] - before["app"]
+        db = sum(v - before.get(k, 0.0) for k, v in after.items() if k != "app")  # new backends from zero
+        return {
+            "app_cpu_ms_per_pair": round(1000 * app / pairs, 1),
+            "db_cpu_ms_per_pair": round(1000 * db / pairs, 1),
+        }
+
+
 def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -172,16 +230,24 @@ async def _session(base: str) -> tuple[str, str]:
         return token, str(doc.json()["id"])
 
 
-async def _load(base: str, args: argparse.Namespace) -> dict[str, Any]:
+async def _load(base: str, args: argparse.Namespace, meter: CpuMeter) -> dict[str, Any]:
     token, document_id = await _session(base)
     client = Client(base, token, document_id)
+
+    async def measured(phase: Any) -> dict[str, Any]:
+        before = meter.read()
+        result: dict[str, Any] = await phase
+        ok = result["requests"] - result["errors"]
+        return result | CpuMeter.per_pair(before, meter.read(), ok)
+
     try:
         for _ in range(20):  # warm-up: connections, caches, first jobs
             await client.create_and_send()
-        rates = [await _fixed_rate(client, float(r), args.seconds) for r in args.rates.split(",") if r]
-        saturation = await _saturate(client, args.concurrency, args.seconds)
+        rates = [await measured(_fixed_rate(client, float(r), args.seconds)) for r in args.rates.split(",") if r]
+        saturation = await measured(_saturate(client, args.concurrency, args.seconds))
     finally:
         await client.http.aclose()
+        meter.db.dispose()
     return {"fixed_rates": rates, "saturation": saturation, "statuses": dict(client.statuses)}
 
 
@@ -228,7 +294,7 @@ def main() -> int:
             except SystemExit:
                 sys.stderr.write((Path(tmp) / "serve.log").read_text(errors="replace")[-3000:])
                 raise
-            results = asyncio.run(_load(base, args))
+            results = asyncio.run(_load(base, args, CpuMeter(proc.pid, args.database_url, name)))
     finally:
         if proc is not None:
             proc.terminate()
@@ -254,12 +320,14 @@ def main() -> int:
     for phase in results["fixed_rates"]:
         print(
             f"at {phase['target_per_s']:>5.0f}/s: {phase['achieved_per_s']:>6.1f}/s  p50 {phase['p50_ms']} ms"
-            f"  p99 {phase['p99_ms']} ms  errors {phase['errors']}"
+            f"  p99 {phase['p99_ms']} ms  errors {phase['errors']}  CPU/pair app {phase.get('app_cpu_ms_per_pair')} ms"
+            f" db {phase.get('db_cpu_ms_per_pair')} ms"
         )
     sat = results["saturation"]
     print(
         f"saturation ({sat['concurrency']} clients): {sat['achieved_per_s']}/s  p99 {sat['p99_ms']} ms"
-        f"  errors {sat['errors']}"
+        f"  errors {sat['errors']}  CPU/pair app {sat.get('app_cpu_ms_per_pair')} ms"
+        f" db {sat.get('db_cpu_ms_per_pair')} ms"
     )
     print("answers:", results["statuses"])
     print(f"written to {out}")

@@ -180,7 +180,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _dependency_down(request: Request, exc: Exception) -> Response:
         return _unavailable_or_500(request, exc)
 
-    # A lost database or Redis connection: a 503 problem here, not a 500 from the outer middleware.
+    # Database and Redis errors: a 503 problem for a lost connection (`dependency_unavailable`), a
+    # logged 500 problem for the rest (a lock timeout is a failing request); never the outer middleware's.
     for kind in _connection_errors():
         app.add_exception_handler(kind, _dependency_down)
 

@@ -9,12 +9,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from qianshu.config import Settings, load_settings
+from qianshu.config import Settings, export_settings, load_settings
 from qianshu.core.errors import QianshuError
 from qianshu.core.runtime import Runtime
 
-app = typer.Typer(help="签署 Qianshu — electronic contracts, CA, TSA and evidence in one service.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="签署 Qianshu — electronic contracts, CA, TSA and evidence in one service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.")
 keys_app = typer.Typer(help="Key-encryption keys and secrets.")
 user_app = typer.Typer(help="Accounts.")
@@ -103,7 +106,34 @@ def serve(
     typer.echo(f"签署 Qianshu listening on http://{settings.host}:{settings.port}  (data: {settings.data_dir})")
     if workers > 1 and (settings.effective_database_url.startswith("sqlite") or not settings.redis_url):
         _fail("--workers > 1 needs PostgreSQL and Redis (QIANSHU_DATABASE_URL, QIANSHU_REDIS_URL)")
+    if workers > 1:
+        # N processes (uvicorn supervises them); each builds its own runtime from the same settings,
+        # passed through the environment, since a spawned process starts from scratch.
+        export_settings(settings, "data_dir", "host", "port")
+        runtime.engine.dispose()
+        uvicorn.run(
+            "qianshu.cli:worker_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+        return
     uvicorn.run(create_app(runtime), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def worker_app() -> object:
+    """The app of one `qianshu serve --workers N` process: what `qianshu serve` does, without the messages."""
+    from qianshu import bootstrap
+    from qianshu.app import create_app
+    from qianshu.core.logging import configure_logging
+
+    configure_logging("INFO")
+    runtime = Runtime(load_settings())
+    bootstrap.prepare(runtime)  # already done by the parent: an at-head no-op, race-safe startup hooks
+    return create_app(runtime)
 
 
 @db_app.command("upgrade")
@@ -155,8 +185,12 @@ def _passphrase(file: Path | None, *, confirm: bool) -> str:
 
 PassphraseFile = Annotated[
     Path | None,
-    typer.Option("--passphrase-file", exists=True, dir_okay=False,
-                 help="File holding the passphrase (default: QIANSHU_BACKUP_PASSPHRASE, else a prompt)."),
+    typer.Option(
+        "--passphrase-file",
+        exists=True,
+        dir_okay=False,
+        help="File holding the passphrase (default: QIANSHU_BACKUP_PASSPHRASE, else a prompt).",
+    ),
 ]
 
 
@@ -175,9 +209,11 @@ def backup(
         result = ops_service.create_backup(runtime=runtime, out=out, passphrase=passphrase)
     finally:
         runtime.close()
-    typer.echo(f"已写入备份 / wrote {result.path} ({result.size} bytes): {result.tables} tables, "
-               f"{result.rows} rows, {result.blobs} blobs, revision {result.revision}; "
-               f"no keys inside: keep the secrets directory ({runtime.settings.secrets_dir}) apart")
+    typer.echo(
+        f"已写入备份 / wrote {result.path} ({result.size} bytes): {result.tables} tables, "
+        f"{result.rows} rows, {result.blobs} blobs, revision {result.revision}; "
+        f"no keys inside: keep the secrets directory ({runtime.settings.secrets_dir}) apart"
+    )
 
 
 @app.command()
@@ -194,9 +230,11 @@ def restore(
     runtime = _runtime(data_dir, migrate=False)
     try:
         result = ops_service.restore_backup(runtime=runtime, source=src, passphrase=passphrase)
-        typer.echo(f"已恢复 / restored {result.rows} rows, {result.blobs} blobs, "
-                   f"{result.shreds_reapplied} shredded keys destroyed again (from {result.source_dialect}, "
-                   f"revision {result.revision})")
+        typer.echo(
+            f"已恢复 / restored {result.rows} rows, {result.blobs} blobs, "
+            f"{result.shreds_reapplied} shredded keys destroyed again (from {result.source_dialect}, "
+            f"revision {result.revision})"
+        )
         for message in bootstrap.prepare(runtime):
             typer.echo(message)
         check = ops_service.verify_installation(runtime=runtime)
@@ -204,8 +242,10 @@ def restore(
         runtime.close()
     broken = len(check.chain_breaks)
     typer.echo(f"审计链 / audit chains: {check.streams} streams, {check.events} events, {broken} broken")
-    typer.echo(f"文件 / blobs: {check.blobs_ok} readable, {check.blobs_shredded} shredded, "
-               f"{check.blobs_orphaned} orphaned, {len(check.blob_failures)} failed")
+    typer.echo(
+        f"文件 / blobs: {check.blobs_ok} readable, {check.blobs_shredded} shredded, "
+        f"{check.blobs_orphaned} orphaned, {len(check.blob_failures)} failed"
+    )
     for line in check.chain_breaks + check.blob_failures:
         typer.echo(f"BROKEN {line}", err=True)
     if not check.ok:
@@ -527,7 +567,12 @@ def privacy_publish(
     runtime = _runtime(data_dir)
     with runtime.transaction() as session:
         policy = privacy_service.publish_policy(
-            session=session, clock=runtime.clock, actor="system", version=version, text=text, major=major,
+            session=session,
+            clock=runtime.clock,
+            actor="system",
+            version=version,
+            text=text,
+            major=major,
             summary=summary,
         )
     kind = "重大版本 / major" if policy.major else "一般版本 / minor"
@@ -546,6 +591,7 @@ def privacy_list(data_dir: DataDir = None) -> None:
     for policy in policies:
         kind = "major" if policy.major else "minor"
         typer.echo(f"{policy.version}\t{kind}\t{policy.published_at.isoformat()}\t{policy.id}\t{policy.text_sha256}")
+
 
 # --- privacy centre and compliance operations (privacy) -------------------------------------
 
@@ -701,11 +747,12 @@ def privacy_retention_open(
 
     runtime = _runtime(data_dir)
     with runtime.transaction() as session:
-        opened = retention.open_retained_records(
-            session=session, user_id=user_id, private_key=key.read_bytes()
-        )
+        opened = retention.open_retained_records(session=session, user_id=user_id, private_key=key.read_bytes())
         evidence_service.record_event(
-            session=session, clock=runtime.clock, stream=f"user:{user_id}", actor="cli",
+            session=session,
+            clock=runtime.clock,
+            stream=f"user:{user_id}",
+            actor="cli",
             action="privacy.retained_records_opened",
             data={"reference": reference[:120], "sources": sorted(opened)},
         )
@@ -786,9 +833,7 @@ def privacy_incident_report(
 
     runtime = _runtime(data_dir)
     with runtime.transaction() as session:
-        report = incidents.regulator_report(
-            session=session, clock=runtime.clock, actor="cli", incident_id=incident_id
-        )
+        report = incidents.regulator_report(session=session, clock=runtime.clock, actor="cli", incident_id=incident_id)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     typer.echo(f"已写入 / wrote {out}")
 
@@ -796,9 +841,7 @@ def privacy_incident_report(
 @app.command("wind-down")
 def wind_down(
     end_date: Annotated[str, typer.Option("--end-date", help="The day the service stops, YYYY-MM-DD.")],
-    out: Annotated[
-        Path | None, typer.Option("--out", file_okay=False, help="Folder for the CA records.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", file_okay=False, help="Folder for the CA records.")] = None,
     purge: Annotated[bool, typer.Option("--purge", help="Close every account now (irreversible).")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm an irreversible --purge.")] = False,
     data_dir: DataDir = None,
@@ -822,6 +865,7 @@ def wind_down(
         typer.echo(f"已注销 / closed {report.accounts_closed} accounts")
     for name in report.handover_files:
         typer.echo(f"已写入 / wrote {name}")
+
 
 # --- org (orgs) ------------------------------------------------------------------------------
 
@@ -872,8 +916,10 @@ def sandbox(
 
     settings = _settings()
     configure_logging("INFO")
-    typer.echo(f"沙盒短信服务 / SMS sandbox: http://{host}:{port}/sandbox/sms  "
-               f"(QIANSHU_SMS_URL=http://{host}:{port}/sandbox/sms)")
+    typer.echo(
+        f"沙盒短信服务 / SMS sandbox: http://{host}:{port}/sandbox/sms  "
+        f"(QIANSHU_SMS_URL=http://{host}:{port}/sandbox/sms)"
+    )
     app = create_sandbox_app(settings=settings)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
@@ -921,8 +967,10 @@ def identity_status(
     if identity is None:
         typer.echo("未完成实名认证 / not verified")
     else:
-        typer.echo(f"{identity.level}\t{identity.doc_type}\t{identity.verified_at.isoformat()}\t"
-                   f"certificate={identity.certificate_id or '-'}")
+        typer.echo(
+            f"{identity.level}\t{identity.doc_type}\t{identity.verified_at.isoformat()}\t"
+            f"certificate={identity.certificate_id or '-'}"
+        )
     for v in history:
         typer.echo(f"{v.id}\t{v.level}\t{v.status}\t{v.failure_reason or ''}\t{v.created_at.isoformat()}")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+INTENT_METHODS = ("code", "password", "face")  # ways to confirm the intent to sign (签署意愿, C4)
 
 
 class SignatureAlgorithm(StrEnum):
@@ -85,6 +88,13 @@ class Settings(BaseSettings):
 
     # --- real-name verification (identity/) ---
     signing_identity_level: Literal["two_elements", "three_elements", "four_elements", "face"] = "three_elements"
+    # How a signer confirms the intent to sign (签署意愿, C4) right before the key is used.
+    # Any one of, comma-separated: code (a fresh one-time code), password (签署密码), face (人脸核验
+    # against the ID record, through the identity provider; for people verified with a resident ID).
+    signing_intent_methods: str = "code,password"
+    signing_face_checks_per_hour: int = 20  # face checks for signing intent per person per hour
+    signing_password_max_failures: int = 5  # wrong signing passwords per person before a lock
+    signing_password_lock_minutes: int = 15
     identity_backend: str = "sandbox"  # sandbox | http (both speak the HMAC-signed protocol in docs/identity.md)
     identity_url: str | None = None  # default: <public_base_url>/sandbox/identity
     identity_provider_name: str | None = None  # recipient named in the sharing register (P9)
@@ -201,9 +211,18 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104  # a bind address
             self.public_base_url = f"http://{host}:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
+        methods = {m.strip() for m in self.signing_intent_methods.split(",") if m.strip()}
+        if not methods or not methods <= set(INTENT_METHODS):
+            raise ValueError("signing_intent_methods: a comma-separated subset of " + ", ".join(INTENT_METHODS))
         if self.cookie_secure is None:
             self.cookie_secure = self.public_base_url.startswith("https://")
         return self
+
+    @property
+    def intent_methods(self) -> tuple[str, ...]:
+        """The allowed ways to confirm the intent to sign, in a stable order (code first)."""
+        chosen = {m.strip() for m in self.signing_intent_methods.split(",")}
+        return tuple(m for m in INTENT_METHODS if m in chosen)
 
     @property
     def is_loopback(self) -> bool:
@@ -269,7 +288,6 @@ class _SettingsFileSource(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        import os
         import tomllib
 
         path = os.environ.get("QIANSHU_SETTINGS_FILE")
@@ -283,3 +301,9 @@ class _SettingsFileSource(PydanticBaseSettingsSource):
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, the settings file and explicit overrides."""
     return Settings(**overrides)
+
+
+def export_settings(settings: Settings, *names: str) -> None:
+    """Put these settings into the environment, so a process spawned from here loads the same values."""
+    for name in names:
+        os.environ[f"QIANSHU_{name.upper()}"] = str(getattr(settings, name))

@@ -67,6 +67,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    # Keep as many connections as the request threads that hit the database at once: with the default
+    # pool of 5, a burst beyond it opened and closed an overflow connection (a new server process
+    # and authentication) for every request.
+    if "poolclass" not in kwargs:
+        kwargs = {"pool_size": 16, "max_overflow": 16} | kwargs
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -163,3 +163,133 @@ def test_bulk_pages_upload_show_progress_and_refuse_a_non_csv(
     assert r.status_code == 200 and 'http-equiv="refresh"' not in r.text and "2 / 2" in r.text
     assert 'data-line="3"' in r.text and "手机号格式不正确" in r.text
 
+
+def _upload(sender: Any, tpl: str, data: bytes) -> str:
+    r = sender.post(f"/api/v1/templates/{tpl}/bulk-sends", content=data, headers={"content-type": CSV})
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def _csv_blob(runtime: Runtime, bulk_id: str) -> str | None:
+    from qianshu.contracts.models import ContractBulkSend
+
+    with runtime.transaction() as s:
+        row = s.get(ContractBulkSend, bulk_id)
+        assert row is not None
+        return row.csv_blob_id
+
+
+def _remove_template(runtime: Runtime, bulk_id: str) -> None:
+    from qianshu.contracts.models import ContractBulkSend, ContractTemplate
+
+    with runtime.transaction() as s:
+        bulk = s.get(ContractBulkSend, bulk_id)
+        assert bulk is not None
+        s.delete(s.get(ContractTemplate, bulk.template_id))
+
+
+def _remove_csv(runtime: Runtime, bulk_id: str) -> None:
+    from qianshu.storage import service as storage_service
+
+    blob_id = _csv_blob(runtime, bulk_id)
+    assert blob_id is not None
+    with runtime.transaction() as s:
+        storage_service.delete_blob(session=s, clock=runtime.clock, blob_id=blob_id)
+
+
+@pytest.mark.parametrize("spoil", [_remove_template, _remove_csv], ids=["template-gone", "csv-gone"])
+def test_unusable_template_or_file_finishes_the_bulk_send_with_an_error_and_deletes_the_csv(
+    api: Callable[..., Any],
+    make_person: Callable[..., str],
+    runtime: Runtime,
+    run_jobs: Callable[[], int],
+    spoil: Callable[[Runtime, str], None],
+) -> None:
+    from qianshu.storage import service as storage_service
+
+    make_person(SENDER, verified=False)
+    sender = api(SENDER)
+    tpl = _template(sender)
+    data = _csv("name,phone,甲方,乙方,事项", *[f"客户{i},1380013800{i},甲,乙,丙" for i in range(4)]).encode()
+    bulk_id = _upload(sender, tpl, data)
+    blob_id = _csv_blob(runtime, bulk_id)
+    assert blob_id is not None
+    spoil(runtime, bulk_id)
+
+    run_jobs()
+    done = sender.get(f"/api/v1/bulk-sends/{bulk_id}").json()
+    assert done["status"] == "done" and done["finished_at"] and done["done"] == 0 and done["succeeded"] == 0
+    assert [e["line"] for e in done["errors"]] == [0]
+    assert done["errors"][0]["reason"].startswith("其余各行未能处理")
+    assert _csv_blob(runtime, bulk_id) is None
+    with runtime.transaction() as s:
+        assert storage_service.get_blob(session=s, blob_id=blob_id) is None
+    from qianshu.jobs import service as jobs_service
+
+    with runtime.transaction() as s:  # the bulk job finished at its first run, not failed and retried
+        bulk_jobs = [j for j in jobs_service.list_jobs(session=s) if j.kind == "contracts.bulk_send"]
+        assert [(j.status, j.attempts, j.last_error) for j in bulk_jobs] == [("done", 1, None)]
+
+
+def test_a_row_that_fails_unexpectedly_is_reported_and_the_others_go_on(
+    api: Callable[..., Any],
+    make_person: Callable[..., str],
+    runtime: Runtime,
+    run_jobs: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from qianshu.contracts import documents
+
+    real = documents.document_from_template
+
+    def flaky(**kwargs: Any) -> Any:
+        if "王五" in kwargs["data"].title:
+            raise RuntimeError(f"boom while rendering {kwargs['data'].title}")  # a bug whose message holds row data
+        return real(**kwargs)
+
+    monkeypatch.setattr(documents, "document_from_template", flaky)
+    make_person(SENDER, verified=False)
+    sender = api(SENDER)
+    tpl = _template(sender)
+    data = _csv(
+        "name,phone,甲方,乙方,事项",
+        "李四,13800138001,甲,乙,丙",
+        "王五,13800138002,甲,乙,丙",  # line 3 hits the bug
+        "赵六,13800138003,甲,乙,丙",
+    ).encode()
+    bulk_id = _upload(sender, tpl, data)
+    run_jobs()
+    done = sender.get(f"/api/v1/bulk-sends/{bulk_id}").json()
+    assert done["status"] == "done" and done["done"] == 3
+    assert [x["line"] for x in done["results"]] == [2, 4]
+    assert [(e["line"], e["reason"]) for e in done["errors"]] == [(3, "处理该行时发生内部错误，未创建合同")]
+    assert _csv_blob(runtime, bulk_id) is None
+    logged = capsys.readouterr()
+    assert "bulk_send_row_failed" in logged.out + logged.err
+    for secret in ("王五", "13800138002"):
+        assert secret not in logged.out and secret not in logged.err
+
+
+def test_rows_spanning_lines_are_resumed_at_the_right_line_between_batches(
+    api: Callable[..., Any], make_person: Callable[..., str], run_jobs: Callable[[], int]
+) -> None:
+    make_person(SENDER, verified=False)
+    sender = api(SENDER)
+    tpl = _template(sender)
+    data = _csv(
+        "name,phone,甲方,乙方,事项,备注",  # 备注 is not a template variable: it may hold line breaks
+        '李四,13800138001,甲,乙,丙,"第一行',  # a quoted cell over two lines: the row ends on line 3
+        '第二行"',
+        "王五,1380,甲,乙,丙,",  # line 4: bad phone (first batch)
+        "",
+        "赵六,13800138003,甲,乙,丙,",  # line 6: the second batch starts here
+        '钱七,13800138004,甲,乙,丙,"多',
+        '行"',  # line 8
+    ).encode()
+    bulk_id = _upload(sender, tpl, data)
+    run_jobs()
+    done = sender.get(f"/api/v1/bulk-sends/{bulk_id}").json()
+    assert done["status"] == "done" and done["done"] == 4 and done["succeeded"] == 3, done["errors"]
+    assert [x["line"] for x in done["results"]] == [3, 6, 8]
+    assert [e["line"] for e in done["errors"]] == [4]

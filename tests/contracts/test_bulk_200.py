@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from qianshu.core.clock import FrozenClock
 from qianshu.core.runtime import Runtime
 from tests.contracts.test_bulk import CSV, SENDER, _csv, _template
+from tests.support.sandbox import SmsSandbox, running_sms_sandbox
 
 
 @pytest.fixture
-def settings_overrides(settings_overrides: dict[str, Any], db_backend: str) -> dict[str, Any]:
+def sms_sandbox(clock: FrozenClock) -> Iterator[SmsSandbox]:
+    """The sandbox SMS provider on loopback, so the 200 signing requests are really delivered."""
+    with running_sms_sandbox(clock=clock) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any], db_backend: str, sms_sandbox: SmsSandbox) -> dict[str, Any]:
     if db_backend == "postgres":
         pytest.skip("the 200-row run is checked once, on SQLite")
-    return {**settings_overrides, "contract_bulk_batch_rows": 50, "contract_bulk_max_rows": 500}
+    return {
+        **settings_overrides,
+        "contract_bulk_batch_rows": 50,
+        "contract_bulk_max_rows": 500,
+        "sms_url": sms_sandbox.url,
+    }
 
 
 def test_bulk_send_of_200_rows_reports_progress_and_finishes(
     api: Callable[..., Any], make_person: Callable[..., str], runtime: Runtime, run_jobs: Callable[[], int]
 ) -> None:
     from qianshu.contracts import service as contracts_service
+    from qianshu.jobs import service as jobs_service
 
     make_person(SENDER, verified=False)
     sender = api(SENDER)
@@ -44,5 +59,19 @@ def test_bulk_send_of_200_rows_reports_progress_and_finishes(
     assert progress["succeeded"] == 200 and progress["failed"] == 0
     assert len({x["contract_id"] for x in progress["results"]}) == 200
     page = sender.get(f"/bulk-sends/{bulk['id']}", headers={"accept": "text/html"})
-    assert page.status_code == 200 and "200" in page.text
-    run_jobs()  # the signing requests go out; nothing left behind fails
+    assert page.status_code == 200
+    assert '<progress max="200" value="200"' in page.text
+    assert '<p id="progress-text" role="status">已处理 200 / 200 行 · 成功发起 200 份，失败 0 行</p>' in page.text
+    assert 'id="bad-rows"' not in page.text and 'http-equiv="refresh"' not in page.text
+
+    # the signing requests go out; run the queue until it is empty and check that no job failed
+    for _ in range(20):
+        if not run_jobs():
+            break
+    else:
+        pytest.fail("jobs kept coming after 20 rounds")
+    with runtime.transaction() as s:
+        jobs = jobs_service.list_jobs(session=s, limit=10_000)
+    assert [(j.kind, j.status) for j in jobs if j.status == "dead" or j.last_error is not None] == []
+    delivered = [j for j in jobs if j.kind == "notify.deliver"]
+    assert len(delivered) >= 200 and all(j.status == "done" for j in delivered)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from qianshu import bootstrap
+from qianshu import bootstrap, db
 from qianshu.config import Settings
 from qianshu.core import shredlist
 from qianshu.core.clock import FrozenClock
@@ -293,3 +293,131 @@ def test_cli_backup_then_restore_with_the_secrets_put_back(tmp_path: Path, db_ba
     )
     assert restored.exit_code == 0, restored.output
     assert "0 broken" in restored.output
+
+
+def test_a_restore_failing_after_the_import_still_leaves_shredded_subjects_shredded(
+    runtime: Runtime,
+    settings: Settings,
+    tmp_path: Path,
+    empty_database_url: str,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shred list is applied in the import's own transaction, not in a step a failure can skip."""
+    _populate(runtime)  # at least one blob: the step that fails comes after the rows are committed
+    shredded = "usr_shredfailfailfai"
+    with runtime.transaction() as s:
+        vault_service.ensure_data_key(session=s, subject_id=shredded)
+    out = tmp_path / "f.qsbak"
+    ops_service.create_backup(runtime=runtime, out=out, passphrase=PASSPHRASE)
+    with runtime.transaction() as s:
+        vault_service.destroy_data_key(session=s, clock=clock, subject_id=shredded)
+
+    fresh = Settings(**{**settings.model_dump(), "data_dir": tmp_path / "restored", "database_url": empty_database_url})
+    _put_secrets_back(settings, fresh)
+    target = Runtime(fresh, clock=clock)
+    from qianshu.storage import providers
+
+    real_store_for = providers.blob_store_for
+
+    class _FullDisk:
+        def __init__(self, store: object) -> None:
+            self._store = store
+
+        def put(self, *args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._store, name)
+
+    monkeypatch.setattr(providers, "blob_store_for", lambda rt: _FullDisk(real_store_for(rt)))
+    try:
+        with pytest.raises(OSError, match="No space"):
+            ops_service.restore_backup(runtime=target, source=out, passphrase=PASSPHRASE)
+        with target.engine.connect() as conn:  # the rows are in, and the key is gone with them
+            status, wrapped = conn.execute(
+                text("SELECT status, wrapped_key FROM vault_data_key WHERE subject_id = :s"), {"s": shredded}
+            ).one()
+        assert (status, wrapped) == ("destroyed", None)
+    finally:
+        target.close()
+
+
+def _as_format1(backup: Path, secrets_dir: Path, dest: Path) -> None:
+    """Rewrite a backup the way format 1 wrote it: the secrets directory inside, under secrets/."""
+    from qianshu.ops.sealed_stream import SealedWriter
+
+    members = _members(backup)
+    manifest = json.loads(members.pop("manifest.json"))
+    manifest.update(format=1, secrets="included")
+    end = members.pop("end.json")
+    with open(dest, "wb") as fh:
+        writer = SealedWriter(fh, PASSPHRASE)
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            entries = [("manifest.json", json.dumps(manifest).encode()), *members.items()]
+            entries += [
+                (f"secrets/{p.relative_to(secrets_dir).as_posix()}", p.read_bytes())
+                for p in sorted(secrets_dir.rglob("*"))
+                if p.is_file()
+            ]
+            for name, data in [*entries, ("end.json", end)]:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o600
+                tar.addfile(info, io.BytesIO(data))
+        writer.close()
+
+
+def test_a_format1_backup_brings_back_the_secrets_the_directory_lacks(
+    runtime: Runtime, settings: Settings, tmp_path: Path, empty_database_url: str, clock: FrozenClock
+) -> None:
+    blob_id, content, head = _populate(runtime)
+    out = tmp_path / "two.qsbak"
+    ops_service.create_backup(runtime=runtime, out=out, passphrase=PASSPHRASE)
+    old = tmp_path / "one.qsbak"
+    _as_format1(out, settings.secrets_dir, old)
+
+    fresh = Settings(**{**settings.model_dump(), "data_dir": tmp_path / "restored", "database_url": empty_database_url})
+    target = Runtime(fresh, clock=clock)  # no secrets directory at all: format 1 carries it
+    try:
+        restored = ops_service.restore_backup(runtime=target, source=old, passphrase=PASSPHRASE)
+        assert restored.secrets_restored > 0
+        originals = sorted(p.relative_to(settings.secrets_dir) for p in settings.secrets_dir.rglob("*") if p.is_file())
+        for rel in originals:
+            put_back = fresh.secrets_dir / rel
+            assert put_back.read_bytes() == (settings.secrets_dir / rel).read_bytes(), rel
+            assert put_back.stat().st_mode & 0o077 == 0, rel
+        bootstrap.prepare(target)
+        assert ops_service.verify_installation(runtime=target).ok
+        with target.transaction() as s:
+            assert storage_service.read_blob_bytes(session=s, blob_id=blob_id) == content
+            assert evidence_service.chain_head(session=s, stream="system") == head
+    finally:
+        target.close()
+
+
+def test_a_format1_backup_of_another_deployment_is_refused_before_anything_is_written(
+    runtime: Runtime, settings: Settings, tmp_path: Path, empty_database_url: str, clock: FrozenClock
+) -> None:
+    _populate(runtime)
+    out = tmp_path / "two.qsbak"
+    ops_service.create_backup(runtime=runtime, out=out, passphrase=PASSPHRASE)
+    old = tmp_path / "one.qsbak"
+    _as_format1(out, settings.secrets_dir, old)
+
+    fresh = Settings(**{**settings.model_dump(), "data_dir": tmp_path / "restored", "database_url": empty_database_url})
+    _put_secrets_back(settings, fresh)
+    other = fresh.secrets_dir / "vault" / "blind-index.key"
+    other.write_bytes(b"\x01" * len(other.read_bytes()))  # a different deployment's key in place
+    target = Runtime(fresh, clock=clock)
+    try:
+        with pytest.raises(ops_service.RestoreKeysMissing) as caught:
+            ops_service.restore_backup(runtime=target, source=old, passphrase=PASSPHRASE)
+        assert "vault/blind-index.key" in caught.value.detail_en
+        assert other.read_bytes() == b"\x01" * len(other.read_bytes())
+        with target.engine.connect() as conn:
+            assert (
+                db.current_revision(target.engine) is None
+                or not conn.execute(text("SELECT count(*) FROM vault_data_key")).scalar()
+            )
+    finally:
+        target.close()

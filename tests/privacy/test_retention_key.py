@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from qianshu.cli import app
 from qianshu.config import Settings
 from qianshu.core.clock import FrozenClock
+from qianshu.core.errors import InvalidInput
 from qianshu.core.runtime import Runtime
 from qianshu.privacy import cancellation, retention
 from qianshu.privacy.centre_models import RetainedRecord
@@ -197,3 +198,108 @@ def test_a_private_key_left_on_the_platform_blocks_sealing_until_handed_over(
         assert nothing.exit_code == 1 and "没有遗留" in nothing.output
     finally:
         legacy.close()
+
+
+def test_init_into_an_unwritable_folder_leaves_the_old_key_in_force(
+    cli: CliRunner, settings: Settings, tmp_path: Path
+) -> None:
+    """The private key is written out before the new public key is installed; a failed write changes nothing."""
+    data_dir = ["--data-dir", str(settings.data_dir)]
+    folder = tmp_path / "data" / "secrets" / "retention-cli"
+    first = tmp_path / "usb" / "first.pem"
+    first.parent.mkdir()
+    assert cli.invoke(app, ["privacy", "retention-key", "init", "--out", str(first), *data_dir]).exit_code == 0
+    kid, public = (folder / "KID").read_text(), (folder / "public.key").read_bytes()
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions; nobody may create files in /proc
+            locked = Path("/proc")
+        failed = cli.invoke(
+            app, ["privacy", "retention-key", "init", "--out", str(locked / "new.pem"), "--replace", *data_dir]
+        )
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+    assert failed.exit_code == 1 and "无法写入私钥文件" in failed.output, failed.output
+    assert (folder / "KID").read_text() == kid and (folder / "public.key").read_bytes() == public
+    assert not [p for p in os.listdir(locked) if "new.pem" in p]  # no partial key file either
+
+
+def test_a_failed_hand_over_installs_nothing(runtime: Runtime, tmp_path: Path) -> None:
+    folder = vault_service.retention_key_dir(runtime)
+    kid, public = (folder / "KID").read_text(), (folder / "public.key").read_bytes()
+
+    def fail(_kid: str, _pem: bytes) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        vault_service.create_retention_key(runtime=runtime, replace=True, hand_over=fail)
+    assert (folder / "KID").read_text() == kid and (folder / "public.key").read_bytes() == public
+
+
+def test_replace_is_refused_while_the_old_private_key_is_on_the_platform(
+    settings: Settings, tmp_path: Path, clock: FrozenClock
+) -> None:
+    folder = tmp_path / "legacy-retention"
+    folder.mkdir()
+    old = X25519PrivateKey.generate()
+    (folder / "private.key").write_bytes(old.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    (folder / "public.key").write_bytes(old.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    (folder / "KID").write_text("rtk_old\n")
+    legacy = Runtime(settings.model_copy(update={"retention_key_dir": folder}), clock=clock)
+    try:
+        with pytest.raises(InvalidInput) as caught:
+            retention.create_retention_key(runtime=legacy, out=tmp_path / "new.pem", replace=True)
+        assert "hand-over" in caught.value.detail
+        assert (folder / "KID").read_text() == "rtk_old\n" and not (tmp_path / "new.pem").exists()
+    finally:
+        legacy.close()
+
+
+def test_demo_processes_starting_together_install_exactly_one_retention_key(
+    settings: Settings, tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`serve` and the worker both find no key on a demo's first start: one makes it, the other uses it."""
+    import threading
+
+    from qianshu.privacy import tasks as privacy_tasks
+
+    folder = tmp_path / "demo-retention"
+    demo = settings.model_copy(update={"retention_key_dir": folder, "demo": True})
+    runtimes = [Runtime(demo, clock=clock) for _ in range(4)]
+    checked = threading.Barrier(len(runtimes))
+    real_create = retention.create_retention_key
+
+    def create_after_everyone_checked(**kwargs: Any) -> tuple[str, bytes]:
+        checked.wait(timeout=10)  # every process has seen "no key yet" before any makes one
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(retention, "create_retention_key", create_after_everyone_checked)
+    results: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def start(rt: Runtime) -> None:
+        try:
+            results.append(privacy_tasks.check_retention_key(runtime=rt))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(rt,)) for rt in runtimes]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        for rt in runtimes:
+            rt.close()
+    assert errors == [] and len(results) == len(runtimes)
+    made = [r for r in results if r is not None]
+    assert len(made) == 1  # exactly one process made (and printed) a key; the others use it
+    kid = (folder / "KID").read_text().strip()
+    assert kid in made[0]
+    pem = made[0][made[0].index("-----BEGIN") :].encode()
+    private = X25519PrivateKey.from_private_bytes(vault_service.load_retention_private_key(pem))
+    assert private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) == (folder / "public.key").read_bytes()

@@ -150,8 +150,14 @@ def _contract(base: str, sender: str, contract_id: str) -> dict[str, Any]:
     return dict(_ok(r, 200))
 
 
-def _sign_killed_midway(k: Killable, engine: Engine, inbox: Inbox, link: str, token: str, phone: str) -> None:
-    """Start signing, SIGKILL the app while it holds the contract's lock, restart it."""
+def _sign_killed_midway(
+    k: Killable, engine: Engine, inbox: Inbox, link: str, token: str, phone: str, *, latest: float
+) -> bool:
+    """Start signing, SIGKILL the app while it holds the contract's lock, restart it.
+
+    The kill comes at a random point up to `latest` seconds after the lock is seen. Return whether
+    it interrupted the request (the client saw the connection die rather than an answer).
+    """
     h = {"Authorization": f"Bearer {token}"}
     _ok(httpx.post(f"{k.base}/api/v1/sign/{link}/intent-code", headers=h, timeout=60), 202)
     code = inbox.code(phone)
@@ -165,14 +171,16 @@ def _sign_killed_midway(k: Killable, engine: Engine, inbox: Inbox, link: str, to
 
     thread = threading.Thread(target=sign)
     thread.start()
-    wait_for(lambda: row_lock_held(engine, "contracts_contract") or outcome, "the signing transaction")
+    wait_for(lambda: row_lock_held(engine, "contracts_contract") or outcome, "the signing transaction", every=0.01)
     assert not outcome, f"the request ended before the kill: {outcome}"
-    threading.Event().wait(random.uniform(0, 0.5))  # a random point inside the transaction
+    threading.Event().wait(random.uniform(0, latest))  # a random point inside the transaction
     k.kill_app_and_restart()
     thread.join(timeout=300)
     assert outcome, "the request neither ended nor failed"
     if isinstance(outcome[0], httpx.Response):  # it committed and answered just before the kill
         assert outcome[0].status_code == 200, outcome[0].text[:500]
+        return False
+    return True
 
 
 def _finish_signing(k: Killable, inbox: Inbox, link: str, token: str, phone: str) -> None:
@@ -203,9 +211,13 @@ def test_app_killed_while_signing_loses_and_duplicates_nothing(
     contract_id, links = _send_contract(base, inbox, sender, phones)
     before = _checkpoint(base)
 
-    for phone in phones:  # the second kill lands in the completion (B-LTA, log append) too
-        _sign_killed_midway(k, engine, inbox, links[phone], tokens[phone], phone)
+    interrupted = []
+    # The first kill follows the lock at once, so it lands inside the signing transaction; the
+    # second at a random point, possibly in the completion (B-LTA, log append) too.
+    for phone, latest in zip(phones, (0.0, 0.5), strict=True):
+        interrupted.append(_sign_killed_midway(k, engine, inbox, links[phone], tokens[phone], phone, latest=latest))
         _finish_signing(k, inbox, links[phone], tokens[phone], phone)
+    assert any(interrupted), "no kill interrupted a signing request: the test did not test a crash mid-transaction"
 
     contract = _contract(k.base, sender, contract_id)
     assert contract["status"] == "completed", contract

@@ -96,6 +96,7 @@ def request_approval(
 ) -> SealApprovalRead:
     """Store the agent's confirmed signing as a request and tell the seal keepers (caller holds the lock)."""
     from qianshu.orgs import service as orgs_service
+    from qianshu.privacy import notices as privacy_notices
 
     assert r.org_id is not None and r.seal_id is not None
     approval_id = new_id("sap")
@@ -138,36 +139,15 @@ def request_approval(
         context=context,
     )
     for keeper in orgs_service.seal_keepers(session=session, org_id=r.org_id):
-        _tell_user(session, clock, keeper, "contract_seal_approval_request", {"approval": approval_id})
+        privacy_notices.notify_user(  # an unreachable (e.g. cancelled) keeper is skipped
+            session=session,
+            clock=clock,
+            user_id=keeper,
+            template="contract_seal_approval_request",
+            params={"approval": approval_id},
+        )
     log.info("contract_seal_approval_requested", contract_id=r.contract_id, approval_id=approval_id)
     return _read(session, row)
-
-
-def _tell_user(session: Session, clock: Clock, user_id: str, template: str, params: dict[str, object]) -> None:
-    from qianshu.accounts import service as accounts_service
-    from qianshu.notify import service as notify_service
-
-    contact = accounts_service.get_contact(session=session, user_id=user_id)
-    if contact.phone:
-        notify_service.send_sms(
-            session=session,
-            clock=clock,
-            subject_id=user_id,
-            phone=contact.phone,
-            template=template,
-            params=params,
-            locale="zh-CN",
-        )
-    elif contact.email:
-        notify_service.send_email(
-            session=session,
-            clock=clock,
-            subject_id=user_id,
-            email=contact.email,
-            template=template,
-            params=params,
-            locale="zh-CN",
-        )
 
 
 def _row(session: Session, approval_id: str, user_id: str, *, lock: bool = False) -> ContractSealApproval:

@@ -10,13 +10,18 @@ each batch in its own transaction so the progress (done / total) shows while it 
 runs in a SAVEPOINT: a bad row (bad phone, missing variable, …) is rolled back and reported with
 its line number and reason, and the good rows go on: document from the template, contract with
 one signature field on the last page, sent. The CSV (personal data) is kept encrypted in the blob
-store only until the last row is processed.
+store only until the last row is processed, or until the template or the stored file turns out to
+be unusable: then the remaining rows are not processed, the bulk send is done with one error on
+line 0 (the whole file) and the CSV is deleted. A row that fails for any other reason (a bug) is
+reported as an internal error for its line, logged by type without its content, and the rows go on.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,10 +33,10 @@ from sqlalchemy.orm import Session
 
 from qianshu.contracts import documents, flow
 from qianshu.contracts.models import ContractBulkSend
-from qianshu.contracts.schemas import ContractCreate, RecipientIn, TemplateFill
+from qianshu.contracts.schemas import ContractCreate, RecipientIn, TemplateFill, TemplateRead
 from qianshu.core.clock import Clock
 from qianshu.core.deps import RequestContext
-from qianshu.core.errors import InvalidInput, NotFound, PayloadTooLarge, QianshuError
+from qianshu.core.errors import InvalidInput, NotFound, PayloadTooLarge, QianshuError, ServiceUnavailable
 from qianshu.core.ids import is_id, new_id
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import runtime_of
@@ -155,30 +160,40 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
     return next((i for i, h in enumerate(header) if h.lower() in names), None)
 
 
-def read_sheet(data: bytes, variables: list[str], *, max_rows: int) -> _Sheet:
-    """Check the CSV as a whole and return its header and non-blank rows with their line numbers."""
-    text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
+def _rows(text: str, *, after_line: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """Yield the non-blank CSV records that start after line `after_line`, each with the line it ends on."""
+    lines = io.StringIO(text, newline="")
+    skipped = sum(1 for _ in itertools.islice(lines, after_line))  # C-speed line skip, no CSV parsing
+    reader = csv.reader(lines)
     try:
         for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            if header is None:
-                header = [c.strip() for c in cells]
-                continue
-            rows.append((reader.line_num, cells))
-            if len(rows) > max_rows:
-                raise BulkFileInvalid(
-                    f"一次最多发起 {max_rows} 份合同，请拆分文件",
-                    detail_en=f"At most {max_rows} rows per file; split it",
-                )
+            if any(c.strip() for c in cells):
+                yield skipped + reader.line_num, cells
     except csv.Error:
+        line = skipped + reader.line_num
         raise BulkFileInvalid(
-            f"第 {reader.line_num} 行不是有效的 CSV（引号未闭合等）",
-            detail_en=f"Line {reader.line_num} is not valid CSV (unclosed quote or the like)",
+            f"第 {line} 行不是有效的 CSV（引号未闭合等）",
+            detail_en=f"Line {line} is not valid CSV (unclosed quote or the like)",
         ) from None
+
+
+def _header(cells: list[str]) -> list[str]:
+    return [c.strip() for c in cells]
+
+
+def read_sheet(data: bytes, variables: list[str], *, max_rows: int) -> _Sheet:
+    """Check the CSV as a whole and return its header and non-blank rows with their line numbers."""
+    records = _rows(_decode(data))
+    first = next(records, None)
+    header = _header(first[1]) if first is not None else None
+    rows: list[tuple[int, list[str]]] = []
+    for record in records:
+        rows.append(record)
+        if len(rows) > max_rows:
+            raise BulkFileInvalid(
+                f"一次最多发起 {max_rows} 份合同，请拆分文件",
+                detail_en=f"At most {max_rows} rows per file; split it",
+            )
     if header is None:
         raise BulkFileInvalid("文件是空的", detail_en="The file is empty")
     named = [h for h in header if h]
@@ -315,7 +330,7 @@ def _cell(header: list[str], cells: list[str], names: tuple[str, ...]) -> str:
 
 
 def _make_contract(
-    session: Session, clock: Clock, bulk: ContractBulkSend, title: str, header: list[str], cells: list[str]
+    session: Session, clock: Clock, bulk: ContractBulkSend, tpl: TemplateRead, header: list[str], cells: list[str]
 ) -> str:
     """Create and send the row's contract; raise a QianshuError naming what is wrong with the row."""
     if len(cells) != len(header):
@@ -325,7 +340,6 @@ def _make_contract(
         )
     if any(len(c) > _MAX_CELL for c in cells):
         raise InvalidInput(f"单元格内容超过 {_MAX_CELL} 字", detail_en=f"A cell is longer than {_MAX_CELL}")
-    tpl = documents.get_template_or_raise(session=session, template_id=bulk.template_id, viewer_id=bulk.owner_id)
     values = {v: cells[header.index(v)].strip() for v in tpl.variables}
     empty = [v for v, value in values.items() if not value]
     if empty:
@@ -335,12 +349,12 @@ def _make_contract(
     signer: dict[str, Any] = {"phone": phone} if phone else {"email": email or None}
     # Check the contact before a PDF is made for nothing (create_contract checks it again).
     flow._clean_contact(RecipientIn.model_validate(signer))
-    doc_title = f"{title}（{name}）"[:120] if name else title
+    doc_title = f"{tpl.title}（{name}）"[:120] if name else tpl.title
     doc = documents.document_from_template(
         session=session,
         clock=clock,
         owner_id=bulk.owner_id,
-        template_id=bulk.template_id,
+        template_id=tpl.id,
         data=TemplateFill(title=doc_title, values=values),
     )
     signer["fields"] = [{"kind": "signature", "page": len(doc.pages) - 1, **_FIELD}]
@@ -352,43 +366,92 @@ def _make_contract(
     return contract.id
 
 
+_UNEXPECTED = {
+    "reason": "处理该行时发生内部错误，未创建合同",
+    "reason_en": "An internal error stopped this row; no contract was made",
+}
+
+
 def _row_error(line: int, exc: Exception) -> dict[str, Any]:
     if isinstance(exc, QianshuError):
         return {"line": line, "reason": exc.detail, "reason_en": exc.detail_en}
-    assert isinstance(exc, ValidationError)
-    where = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else ""
-    return {"line": line, "reason": f"内容有误：{where}", "reason_en": f"Invalid value: {where}"}
+    if isinstance(exc, ValidationError):
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else ""
+        return {"line": line, "reason": f"内容有误：{where}", "reason_en": f"Invalid value: {where}"}
+    return {"line": line, **_UNEXPECTED}
+
+
+def _batch(
+    session: Session, row: ContractBulkSend, size: int
+) -> tuple[TemplateRead, list[str], list[tuple[int, list[str]]]]:
+    """Return the template, the header and the next `size` rows, parsing no row before or after them.
+
+    Rows are processed in file order and each leaves one result or error with its line, so the
+    largest recorded line is where the previous batch stopped.
+    """
+    assert row.csv_blob_id is not None
+    tpl = documents.get_template_or_raise(session=session, template_id=row.template_id, viewer_id=row.owner_id)
+    text = _decode(storage_service.read_blob_bytes(session=session, blob_id=row.csv_blob_id))
+    first = next(_rows(text), None)
+    if first is None:
+        raise BulkFileInvalid("文件是空的", detail_en="The file is empty")
+    last_line = max((x["line"] for x in (*row.results, *row.errors)), default=first[0])
+    return tpl, _header(first[1]), list(itertools.islice(_rows(text, after_line=last_line), size))
+
+
+def _finish(session: Session, clock: Clock, row: ContractBulkSend) -> None:
+    """Mark the bulk send done and delete its CSV (personal data)."""
+    assert row.csv_blob_id is not None
+    row.status, row.finished_at = "done", clock.now()
+    if storage_service.get_blob(session=session, blob_id=row.csv_blob_id) is not None:
+        storage_service.delete_blob(session=session, clock=clock, blob_id=row.csv_blob_id)
+    row.csv_blob_id = None
+    log.info("bulk_send_done", bulk_id=row.id, succeeded=row.succeeded, failed=len(row.errors))
 
 
 def process_bulk_send(*, session: Session, clock: Clock, bulk_id: str) -> int:
-    """Process the next batch of rows; queue the following batch or finish; return rows processed."""
+    """Process the next batch of rows; queue the following batch or finish; return rows processed.
+
+    When the template or the stored file can no longer be used, the rest of the rows are not
+    processed: the bulk send is done with one error (line 0: the whole file) and its CSV deleted.
+    """
     row = session.get(ContractBulkSend, bulk_id, with_for_update=True)
     if row is None or row.status == "done" or row.csv_blob_id is None:
         return 0
     settings = runtime_of(session).settings
-    tpl = documents.get_template_or_raise(session=session, template_id=row.template_id, viewer_id=row.owner_id)
-    data = storage_service.read_blob_bytes(session=session, blob_id=row.csv_blob_id)
-    sheet = read_sheet(data, tpl.variables, max_rows=max(settings.contract_bulk_max_rows, row.total))
-    batch = sheet.rows[row.done : row.done + settings.contract_bulk_batch_rows]
+    try:
+        tpl, header, batch = _batch(session, row, settings.contract_bulk_batch_rows)
+    except ServiceUnavailable:
+        raise  # the store is down for now, the file is not at fault: the job is retried
+    except QianshuError as exc:  # template deleted, file missing, unreadable or altered
+        log.warning("bulk_send_unusable", bulk_id=row.id, error=exc.slug)
+        stopped = {
+            "line": 0,
+            "reason": f"其余各行未能处理：{exc.detail}",
+            "reason_en": f"The remaining rows were not processed: {exc.detail_en}",
+        }
+        row.errors = [*row.errors, stopped]
+        _finish(session, clock, row)
+        session.flush()
+        return 0
     results, errors = list(row.results), list(row.errors)
     for line, cells in batch:
         try:
             with session.begin_nested():
-                contract_id = _make_contract(session, clock, row, tpl.title, sheet.header, cells)
+                contract_id = _make_contract(session, clock, row, tpl, header, cells)
             results.append({"line": line, "contract_id": contract_id})
-        except (QianshuError, ValidationError) as exc:
-            errors.append(_row_error(line, exc))
         except SQLAlchemyError:
             raise  # the database failed, not the row: the job is retried
+        except Exception as exc:  # one bad row must not stop the others
+            if not isinstance(exc, QianshuError | ValidationError):  # a bug: its message may hold row data
+                log.error("bulk_send_row_failed", bulk_id=row.id, line=line, error=type(exc).__name__)
+            errors.append(_row_error(line, exc))
     row.results, row.errors = results, errors
     row.done += len(batch)
     row.succeeded = len(results)
     row.status = "running"
     if row.done >= row.total or not batch:
-        row.status, row.finished_at = "done", clock.now()
-        storage_service.delete_blob(session=session, clock=clock, blob_id=row.csv_blob_id)
-        row.csv_blob_id = None
-        log.info("bulk_send_done", bulk_id=row.id, succeeded=row.succeeded, failed=len(errors))
+        _finish(session, clock, row)
     session.flush()
     if row.status != "done":
         _queue(session, clock, row)

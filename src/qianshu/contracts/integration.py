@@ -26,13 +26,14 @@ from asn1crypto import cms
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from qianshu.contracts import flow
+from qianshu.contracts import flow, integrator
 from qianshu.contracts.models import Contract, ContractField, ContractRecipient
 from qianshu.core.clock import Clock, as_utc
 from qianshu.core.errors import QianshuError
 from qianshu.core.ids import is_id
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime, runtime_of
+from qianshu.jobs.schedules import daily_slot, schedule_once
 
 log = get_logger("qianshu.contracts")
 
@@ -422,7 +423,10 @@ def on_account_cancelled(*, session: Session, clock: Clock, user_id: str) -> Non
 
 
 def retention_sweep(*, session: Session, clock: Clock) -> int:
-    """Anonymise contracts that ended more than the retention period ago; return how many (P13)."""
+    """Anonymise contracts that ended more than the retention period ago; return how many (P13).
+
+    The same daily run forgets the idempotency records older than 24 hours.
+    """
     years = runtime_of(session).settings.signing_record_retention_years
     cutoff = clock.now() - timedelta(days=round(365.25 * years))
     rows = list(
@@ -443,30 +447,27 @@ def retention_sweep(*, session: Session, clock: Clock) -> int:
         row.anonymised_at = clock.now()
         session.flush()
         flow.record(session, clock, row.id, actor="system", action="contract.retention_anonymised")
-    if rows:
-        log.info("contracts_retention_swept", contracts=len(rows))
+    forgotten = integrator.purge_idempotency_records(session=session, clock=clock)
+    if rows or forgotten:
+        log.info("contracts_retention_swept", contracts=len(rows), idempotency_records=forgotten)
     return len(rows)
 
 
 def next_sweep_time(now: datetime) -> datetime:
     """Return the next daily sweep slot after `now`."""
-    slot = now.replace(hour=RETENTION_HOUR_UTC, minute=0, second=0, microsecond=0)
-    return slot if slot > now else slot + timedelta(days=1)
+    return daily_slot(now, hour=RETENTION_HOUR_UTC)
 
 
 def schedule_sweep(*, session: Session, clock: Clock) -> str:
     """Queue the next daily contracts retention sweep (once per day)."""
-    from qianshu.jobs import service as jobs_service
-
-    now = clock.now()
-    run_at = next_sweep_time(now)
-    return jobs_service.enqueue(
+    run_at = next_sweep_time(clock.now())
+    return schedule_once(
         session=session,
         clock=clock,
         kind=RETENTION_JOB,
         payload={},
-        delay=run_at - now,
-        dedupe_key=f"{RETENTION_JOB}:{run_at.date().isoformat()}",
+        run_at=run_at,
+        key=f"{RETENTION_JOB}:{run_at.date().isoformat()}",
     )
 
 

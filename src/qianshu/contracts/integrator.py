@@ -1,9 +1,11 @@
 """What integrators need around the contract flow: idempotent creation, pages of contracts, signing URLs.
 
-- `Idempotency-Key` on contract creation: the first answer is kept for 24 hours under a hash of
-  the key (per owner). The same key with the same body returns that answer again (nothing new is
-  created); the same key with another body is refused (422 `idempotency-key-reused`); a second
-  request while the first is still running gets 409 `idempotency-key-in-use`.
+- `Idempotency-Key` on contract creation: for 24 hours a record under a hash of the key (per owner)
+  keeps the request body's hash and the id of the contract it created, nothing else (no title, no
+  contact). The same key with the same body answers with that contract again, rebuilt from the
+  contract (nothing new is created); the same key with another body is refused (422
+  `idempotency-key-reused`); a second request while the first is still running gets 409
+  `idempotency-key-in-use`. The daily retention sweep deletes records older than 24 hours.
 - Contracts are listed newest first with keyset pagination: `limit` (1–100) and the opaque
   `cursor` from the previous page's `next_cursor` (null on the last page).
 - A signer's signing URL can be fetched again for embedding; the link alone still proves nothing:
@@ -16,7 +18,7 @@ import hashlib
 import json
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -88,9 +90,9 @@ def create_contract_once(
                 "该 Idempotency-Key 已用于内容不同的请求",
                 detail_en="This Idempotency-Key was already used with a different body",
             )
-        if found.response is None:
+        if found.contract_id is None:
             raise IdempotencyKeyInUse()
-        return ContractRead.model_validate(found.response), True
+        return flow.contract_read(session, flow.owned_row(session, found.contract_id, owner_id)), True
     if found is not None:
         session.delete(found)
         session.flush()
@@ -104,9 +106,17 @@ def create_contract_once(
         session.rollback()  # nothing of this request was written before the marker
         raise IdempotencyKeyInUse() from None
     read = flow.create_contract(session=session, clock=clock, owner_id=owner_id, data=data, context=context)
-    marker.contract_id, marker.response = read.id, read.model_dump(mode="json")
+    marker.contract_id = read.id
     session.flush()
     return read, False
+
+
+def purge_idempotency_records(*, session: Session, clock: Clock) -> int:
+    """Delete the idempotency records older than `IDEMPOTENCY_TTL`; return how many."""
+    cutoff = clock.now() - IDEMPOTENCY_TTL
+    stmt = delete(IdempotencyRecord).where(IdempotencyRecord.created_at <= cutoff)
+    result = session.execute(stmt.execution_options(synchronize_session="fetch"))
+    return int(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of a DELETE
 
 
 def list_contracts_page(

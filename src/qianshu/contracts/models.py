@@ -137,7 +137,7 @@ class ApiKey(Base):
 
 
 class IdempotencyRecord(Base):
-    """The answer to a contract creation sent with an `Idempotency-Key` (the key kept as a hash)."""
+    """A contract creation sent with an `Idempotency-Key`: key and body as hashes, and the contract made."""
 
     __tablename__ = "contracts_idempotency"
     __table_args__ = (UniqueConstraint("owner_id", "key_hash"),)
@@ -146,9 +146,8 @@ class IdempotencyRecord(Base):
     owner_id: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[str] = mapped_column(String(64))
     request_sha256: Mapped[str] = mapped_column(String(64))
-    contract_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[datetime]
+    contract_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # None while creating
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Webhook(Base):

@@ -153,14 +153,44 @@ class VerificationFailed(QianshuError):
         self.reason = reason
 
 
+_PG_CONNECTION_STATES = ("08",)  # SQLSTATE class 08: connection exception (PostgreSQL Appendix A)
+_PG_SERVER_GONE = {"57P01", "57P02", "57P03"}  # admin_shutdown, crash_shutdown, cannot_connect_now
+
+
+def database_connection_failed(exc: BaseException) -> bool:
+    """Tell whether a database error is a lost or refused connection rather than a failing statement.
+
+    Only these are an outage: SQLAlchemy saw the connection drop (`connection_invalidated`), the
+    PostgreSQL driver could not reach or lost the server (an OperationalError with no SQLSTATE, or
+    class 08 / 57P01-03), or SQLite could not open its file. A lock or statement timeout, a
+    serialisation failure or a misused cursor is a failing request (a 500 we look into), not an outage.
+    """
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return "unable to open database file" in str(orig)
+    if type(orig).__module__.split(".")[0] in {"psycopg", "psycopg2"}:
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        return state is None or state.startswith(_PG_CONNECTION_STATES) or state in _PG_SERVER_GONE
+    return False
+
+
 def dependency_unavailable(exc: BaseException) -> ServiceUnavailable | None:
     """Map a lost database or Redis connection (or one explicitly caused by it) to a 503 problem.
 
     An outage of PostgreSQL or Redis is not a bug of the request: the client gets a clear 503 to
-    retry later, not a 500. Returns None for any other error.
+    retry later, not a 500. Returns None for any other error, other database errors included
+    (`database_connection_failed`).
     """
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
     redis_errors: tuple[type[BaseException], ...] = ()
     try:
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -173,9 +203,7 @@ def dependency_unavailable(exc: BaseException) -> ServiceUnavailable | None:
     for _ in range(4):  # the error itself and a few explicit causes (`raise … from exc`)
         if seen is None:
             break
-        if isinstance(seen, OperationalError | InterfaceError) or (
-            isinstance(seen, DBAPIError) and seen.connection_invalidated
-        ):
+        if database_connection_failed(seen):
             return ServiceUnavailable(
                 "数据库暂不可用，请稍后再试", detail_en="The database is unavailable; retry later"
             )

@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -57,11 +58,52 @@ def entries(secrets_dir: Path) -> list[ShredEntry]:
     return found
 
 
+@dataclass
+class _Seen:
+    """The (subject, key) pairs read so far from one list file, and how far it was read."""
+
+    inode: int = -1
+    offset: int = 0
+    pairs: set[tuple[str, str]] = field(default_factory=set)
+
+
+_seen: dict[Path, _Seen] = {}
+_seen_lock = threading.Lock()
+
+
+def _already_listed(path: Path, subject_id: str, key_id: str) -> bool:
+    """Tell whether the pair is on the list, reading only what was appended since the last call."""
+    if not path.exists():
+        _seen.pop(path, None)
+        return False
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        seen = _seen.get(path)
+        if seen is None or seen.inode != st.st_ino or st.st_size < seen.offset:  # new or replaced file
+            seen = _seen[path] = _Seen(inode=st.st_ino)
+        fh.seek(seen.offset)
+        chunk = fh.read()
+    complete = chunk[: chunk.rfind(b"\n") + 1]  # a torn or half-written last line is read next time
+    seen.offset += len(complete)
+    for line in complete.splitlines():
+        try:
+            item = json.loads(line)
+            seen.pairs.add((str(item["subject_id"]), str(item["key_id"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return (subject_id, key_id) in seen.pairs
+
+
 def record(secrets_dir: Path, *, subject_id: str, key_id: str, at: datetime) -> None:
     """Append a shredded key to the list (once per subject and key) and fsync it."""
-    if any(e.subject_id == subject_id and e.key_id == key_id for e in entries(secrets_dir)):
-        return
     path = path_for(secrets_dir)
+    with _seen_lock:
+        if _already_listed(path, subject_id, key_id):
+            return
+        _append(path, subject_id=subject_id, key_id=key_id, at=at)
+
+
+def _append(path: Path, *, subject_id: str, key_id: str, at: datetime) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     created = not path.exists()
     line = json.dumps({"subject_id": subject_id, "key_id": key_id, "at": at.isoformat()}) + "\n"

@@ -40,6 +40,7 @@ log = get_logger("qianshu.notify")
 TABLE = "notify_message"
 DELIVER_JOB = "notify.deliver"
 PURGE_JOB = "notify.purge"
+PURGE_HOUR_UTC, PURGE_MINUTE_UTC = 3, 30  # the daily message purge slot
 SYSTEM_SUBJECT = "sys_platform"
 _PHONE = re.compile(r"\+?[0-9]{5,20}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
@@ -427,9 +428,7 @@ def purge_messages(*, session: Session, clock: Clock) -> int:
     cutoff = clock.now() - timedelta(days=settings.message_retention_days)
     ids = list(
         session.scalars(
-            select(Message.id).where(
-                Message.created_at < cutoff, Message.status.in_(("sent", "failed", "cancelled"))
-            )
+            select(Message.id).where(Message.created_at < cutoff, Message.status.in_(("sent", "failed", "cancelled")))
         )
     )
     outbox = OutboxEmailSender(folder=settings.outbox_dir)
@@ -444,33 +443,20 @@ def purge_messages(*, session: Session, clock: Clock) -> int:
 
 def schedule_message_purge(*, session: Session, clock: Clock) -> str:
     """Queue the message purge for the next daily slot (03:30 UTC, once per day); return the job id."""
-    from qianshu.jobs import service as jobs_service
+    from qianshu.jobs.schedules import daily_slot, schedule_once
 
-    now = clock.now()
-    run_at = now.replace(hour=3, minute=30, second=0, microsecond=0)
-    if run_at <= now:
-        run_at += timedelta(days=1)
-    return jobs_service.enqueue(
+    run_at = daily_slot(clock.now(), hour=PURGE_HOUR_UTC, minute=PURGE_MINUTE_UTC)
+    return schedule_once(
         session=session,
         clock=clock,
         kind=PURGE_JOB,
         payload={},
-        delay=run_at - now,
-        dedupe_key=f"{PURGE_JOB}:{run_at.date().isoformat()}",
+        run_at=run_at,
+        key=f"{PURGE_JOB}:{run_at.date().isoformat()}",
     )
 
 
 def ensure_schedules(*, runtime: Runtime) -> None:
     """Startup hook: make sure the next message purge is queued."""
-    from qianshu.jobs.schedules import daily_slot, schedule_once
-
     with runtime.transaction() as session:  # race-free when several processes start at once
-        run_at = daily_slot(runtime.clock.now(), hour=3, minute=30)
-        schedule_once(
-            session=session,
-            clock=runtime.clock,
-            kind=PURGE_JOB,
-            payload={},
-            run_at=run_at,
-            key=f"{PURGE_JOB}:{run_at.date().isoformat()}",
-        )
+        schedule_message_purge(session=session, clock=runtime.clock)

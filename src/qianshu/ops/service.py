@@ -11,7 +11,9 @@ No key material is in a backup: the secrets directory (KEK ring, blind-index key
 the retention key) is kept by the operator apart from the backups, and must be in place before a
 restore. The backup holds data keys only wrapped by those KEKs, so a stolen backup and passphrase
 alone open no personal data, and a data key destroyed later (crypto-shredding) cannot come back:
-a restore re-applies the shred list kept with the secrets (`core.shredlist`).
+a restore re-applies the shred list kept with the secrets (`core.shredlist`) in the same
+transaction that imports the rows. Older format-1 backups did carry the secrets directory; a
+restore puts back the files of it the directory lacks, never replacing one in place.
 
 The database snapshot is consistent: SQLite is copied with the online backup API (sqlite3
 `Connection.backup`) and read from that copy; PostgreSQL is read table by table in one
@@ -19,8 +21,8 @@ REPEATABLE READ transaction. The rows are written in a logical, typed JSON form,
 restores into either backend (SQLite to PostgreSQL is a supported migration path).
 
 Restore decrypts and authenticates the whole file into a staging folder first, checks the keys the
-backup needs are in the secrets directory, then imports every table in one transaction into an
-empty database, writes the objects, and re-applies the shred list. Key material held by a PKCS#11
+backup needs are in the secrets directory, then imports every table and re-applies the shred list
+in one transaction into an empty database, and writes the objects. Key material held by a PKCS#11
 token is not in the backup either: back the token up with the HSM's own tools.
 """
 
@@ -50,6 +52,7 @@ from sqlalchemy.types import DateTime
 from qianshu import db
 from qianshu.config import Settings
 from qianshu.core.errors import Conflict, InvalidInput, ServiceUnavailable
+from qianshu.core.ids import new_id
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime
 from qianshu.ops.sealed_stream import BadBackupFile, SealedReader, SealedWriter
@@ -75,7 +78,7 @@ __all__ = [
 
 log = get_logger("qianshu.ops")
 
-BACKUP_FORMAT = 2  # 2: no secrets inside; 1 (older) held the secrets directory, ignored on restore
+BACKUP_FORMAT = 2  # 2: no secrets inside; 1 (older) held the secrets directory: missing files come back
 _READABLE_FORMATS = {1, 2}
 _SKIP_TABLES = {"alembic_version"}
 _BATCH = 500
@@ -532,6 +535,7 @@ class RestoreResult:
     blobs: int
     shreds_reapplied: int
     source_dialect: str
+    secrets_restored: int = 0  # format 1 only: secret files put back from the backup
 
 
 def _safe_member(name: str) -> str:
@@ -550,9 +554,7 @@ def _stage(source: BinaryIO, passphrase: str, folder: Path) -> dict[str, Any]:
             name = _safe_member(member.name)
             if not member.isfile():
                 raise BadBackupFile(f"unexpected entry in backup: {name}")
-            if name.startswith("secrets/"):  # format 1 carried keys; they are never written out
-                continue
-            target = folder / name
+            target = folder / name  # format 1's secrets/… land in staging; see _restore_format1_secrets
             target.parent.mkdir(parents=True, exist_ok=True)
             extracted = tar.extractfile(member)
             assert extracted is not None
@@ -587,7 +589,10 @@ def _ensure_empty(engine: Engine) -> None:
                 )
 
 
-def _import_tables(engine: Engine, folder: Path, tables: list[str]) -> int:
+def _import_tables(
+    engine: Engine, folder: Path, tables: list[str], *, secrets_dir: Path, now: datetime
+) -> tuple[int, int]:
+    """Import every table and re-apply the shred list, all in one transaction; return (rows, shreds)."""
     meta = _reflect(engine)
     aware = engine.dialect.name != "sqlite"
     known = {t.name: t for t in meta.sorted_tables}
@@ -602,7 +607,8 @@ def _import_tables(engine: Engine, folder: Path, tables: list[str]) -> int:
             rows += _import_table(conn, table, folder / "db" / f"{table.name}.jsonl", aware=aware)
         if engine.dialect.name == "postgresql":
             _reset_sequences(conn, meta)
-    return rows
+        shreds = _apply_shreds(conn, meta, secrets_dir, now)
+    return rows, shreds
 
 
 def _import_table(conn: Connection, table: Table, path: Path, *, aware: bool) -> int:
@@ -669,25 +675,85 @@ def _check_keys(folder: Path, manifest: dict[str, Any], secrets_dir: Path) -> No
         )
 
 
-def _reapply_shreds(runtime: Runtime) -> int:
-    """Destroy again every data key on the shred list that the backup brought back; return how many."""
+def _restore_format1_secrets(folder: Path, manifest: dict[str, Any], secrets_dir: Path) -> int:
+    """Put back the secret files a format-1 backup carries and the secrets directory lacks; return how many.
+
+    Files already in place are kept (the directory is the deployment's own); a key the backup's rows
+    need that is in place with different bytes belongs to another deployment, and is refused before
+    anything is written. The retention key folder comes back only as a whole, and only when the
+    directory has no retention key: a private key an older version kept there is then flagged at
+    start-up until it is handed over (`qianshu privacy retention-key hand-over`).
+    """
+    staged = folder / "secrets"
+    if manifest.get("format") != 1 or not staged.is_dir():
+        return 0
+    files = sorted(p.relative_to(staged) for p in staged.rglob("*") if p.is_file())
+    needed = set(_needed_keys(folder, manifest))
+    clashes = [
+        rel.as_posix()
+        for rel in files
+        if rel.as_posix() in needed
+        and (secrets_dir / rel).is_file()
+        and (secrets_dir / rel).read_bytes() != (staged / rel).read_bytes()
+    ]
+    if clashes:
+        raise RestoreKeysMissing(
+            "密钥目录中的密钥与备份中的不同：这不是备份所属部署的密钥目录",
+            detail_en=f"The secrets directory holds different keys than the backup ({', '.join(clashes[:5])}): "
+            "it belongs to another deployment",
+        )
+    retention = Path("vault") / "retention"
+    retention_in_place = (secrets_dir / retention / "KID").is_file()
+    written = 0
+    for rel in files:
+        if (retention_in_place and rel.is_relative_to(retention)) or (secrets_dir / rel).exists():
+            continue
+        target = secrets_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write((staged / rel).read_bytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        written += 1
+    log.warning("restore_format1_secrets", restored=written, kept=len(files) - written)
+    return written
+
+
+def _apply_shreds(conn: Connection, meta: MetaData, secrets_dir: Path, now: datetime) -> int:
+    """Destroy again, in the import's own transaction, every data key on the shred list; return how many.
+
+    Done inside the import so no restored database ever holds a shredded subject's key: either the
+    import commits with the shreds applied, or nothing is imported. The update is the one
+    `vault.service.destroy_data_key` makes (status, wrapped key and KEK emptied); the list itself
+    stays as it is.
+    """
     from qianshu.core import shredlist
     from qianshu.vault import service as vault_service
 
-    listed = shredlist.entries(runtime.settings.secrets_dir)
-    if not listed:
+    listed = shredlist.entries(secrets_dir)
+    keys = meta.tables.get("vault_data_key")
+    if not listed or keys is None:
         return 0
+    if conn.dialect.name == "sqlite":
+        now = now.astimezone(UTC).replace(tzinfo=None)
     reapplied = 0
-    with runtime.transaction() as session:
-        for entry in {e.subject_id: e for e in listed}.values():
-            if entry.subject_id.startswith(vault_service.RETENTION_PREFIX):
-                subject = entry.subject_id.removeprefix(vault_service.RETENTION_PREFIX)
-                if vault_service.has_retention_key(session=session, subject_id=subject):
-                    vault_service.destroy_retention_key(session=session, clock=runtime.clock, subject_id=subject)
-                    reapplied += 1
-            elif not vault_service.is_shredded(session=session, subject_id=entry.subject_id):
-                vault_service.destroy_data_key(session=session, clock=runtime.clock, subject_id=entry.subject_id)
-                reapplied += 1
+    for subject_id in {e.subject_id: None for e in listed}:
+        done = conn.execute(
+            keys.update()
+            .where(keys.c.subject_id == subject_id, keys.c.status != "destroyed")
+            .values(status="destroyed", kek_id=None, wrapped_key=None, destroyed_at=now)
+        ).rowcount
+        if not done and not subject_id.startswith(vault_service.RETENTION_PREFIX):
+            present = conn.scalar(select(func.count()).select_from(keys).where(keys.c.subject_id == subject_id))
+            if not present:  # shredded before ever being backed up: a tombstone, as destroy_data_key leaves
+                conn.execute(
+                    keys.insert().values(
+                        id=new_id("dk"), subject_id=subject_id, status="destroyed", created_at=now, destroyed_at=now
+                    )
+                )
+                done = 1
+        reapplied += done
     if reapplied:
         log.warning("restore_shreds_reapplied", count=reapplied)
     return reapplied
@@ -698,8 +764,9 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
 
     The deployment's secrets directory must already be in place (a backup holds no keys); call
     this on a runtime whose startup hooks have not run (they would create fresh keys). The database
-    is migrated to the backup's revision, filled in one transaction, then migrated on; finally the
-    shred list is re-applied so subjects shredded since the backup stay shredded.
+    is migrated to the backup's revision, filled in one transaction that also re-applies the shred
+    list (subjects shredded since the backup stay shredded, even if a later step fails), then
+    migrated on.
     """
     from qianshu.storage.providers import blob_store_for
 
@@ -716,6 +783,7 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
             raise BackupInvalid(
                 "备份文件已损坏、不完整或口令错误", detail_en=f"The backup cannot be read: {exc}"
             ) from None
+        secrets = _restore_format1_secrets(folder, manifest, runtime.settings.secrets_dir)
         _check_keys(folder, manifest, runtime.settings.secrets_dir)
         engine = runtime.engine
         revision = manifest.get("revision")
@@ -731,7 +799,13 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
             )
         _ensure_empty(engine)
         try:
-            rows = _import_tables(engine, folder, list(manifest["tables"]))
+            rows, shreds = _import_tables(
+                engine,
+                folder,
+                list(manifest["tables"]),
+                secrets_dir=runtime.settings.secrets_dir,
+                now=runtime.clock.now(),
+            )
         except BadBackupFile as exc:
             raise BackupInvalid("备份与当前版本不兼容", detail_en=str(exc)) from None
         expected_rows = sum(int(v) for v in manifest["end"]["rows"].values())
@@ -746,14 +820,14 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
                     store.put(path.name, fh)
                 blobs += 1
         runtime.migrate()
-    shreds = _reapply_shreds(runtime)
-    log.info("backup_restored", rows=rows, blobs=blobs, shreds_reapplied=shreds, revision=revision)
+    log.info("backup_restored", rows=rows, blobs=blobs, shreds_reapplied=shreds, secrets=secrets, revision=revision)
     return RestoreResult(
         revision=revision,
         rows=rows,
         blobs=blobs,
         shreds_reapplied=shreds,
         source_dialect=str(manifest.get("dialect")),
+        secrets_restored=secrets,
     )
 
 

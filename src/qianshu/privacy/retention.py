@@ -13,7 +13,9 @@ a legal hold.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from qianshu.accounts.purge import MIN_LOGIN_RECORD_DAYS
 from qianshu.core.clock import Clock
 from qianshu.core.errors import InvalidInput, NotFound
 from qianshu.core.ids import new_id
@@ -112,7 +115,8 @@ def policies(*, session: Session) -> list[RetentionPolicy]:
             ACCOUNT_RECORDS,
             "登录记录、验证码与登录失败计数",
             "Sign-in sessions, one-time codes and login-failure counters",
-            f"会话结束后 {max(s.session_retention_days, 184)} 天；验证码过期后 {s.otp_code_retention_days} 天；"
+            f"会话结束后 {max(s.session_retention_days, MIN_LOGIN_RECORD_DAYS)} 天；"
+            f"验证码过期后 {s.otp_code_retention_days} 天；"
             f"失败计数 {s.login_throttle_retention_hours} 小时",
             "到期删除",
             "网络安全法 第21条；个人信息保护法 第19条",
@@ -261,12 +265,35 @@ def _check_offline_path(runtime: Runtime, out: Path) -> Path:
 
 
 def _write_once(target: Path, pem: bytes) -> None:
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """Write the private key to `target` (0600) all at once: a crash leaves either no file or the whole key."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.part")
     try:
-        os.write(fd, pem)
-        os.fsync(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, target)  # never replaces an existing file
+    except FileExistsError:
+        raise InvalidInput(
+            "该文件已存在，不会覆盖", detail_en="That file exists already; it is never overwritten"
+        ) from None
+    except OSError:
+        raise InvalidInput(
+            "无法写入私钥文件（请检查目标文件夹的权限和空间），留存密钥未更换",
+            detail_en="Could not write the private key file (check the folder's permissions and space); "
+            "the retention key was not changed",
+        ) from None
     finally:
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    with contextlib.suppress(OSError):  # make the new directory entry durable too
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def _audit_key(runtime: Runtime, action: str, kid: str, written: bool) -> None:
@@ -288,9 +315,24 @@ def create_retention_key(*, runtime: Runtime, out: Path | None, replace: bool = 
     The platform keeps only the public key, so it can seal retained records but never open them.
     """
     target = _check_offline_path(runtime, out) if out is not None else None
-    kid, pem = vault_service.create_retention_key(runtime=runtime, replace=replace)
-    if target is not None:
-        _write_once(target, pem)
+    if replace and vault_service.retention_key_status(runtime=runtime).private_key_on_platform:
+        raise InvalidInput(
+            "平台上仍有旧的留存私钥：请先运行 qianshu privacy retention-key hand-over 交出它，再更换密钥",
+            detail_en="The old retention private key is still on the platform: hand it over first "
+            "(`qianshu privacy retention-key hand-over`), then replace the key",
+        )
+
+    def _hand_over(_kid: str, pem: bytes) -> None:
+        if target is not None:
+            _write_once(target, pem)  # the key goes out before it comes into force
+
+    try:
+        kid, pem = vault_service.create_retention_key(runtime=runtime, replace=replace, hand_over=_hand_over)
+    except OSError:
+        if target is not None:  # installing failed: the file holds a key never in force
+            with contextlib.suppress(OSError):
+                target.unlink()
+        raise
     _audit_key(runtime, "privacy.retention_key_created", kid, target is not None)
     return kid, pem
 

@@ -89,7 +89,13 @@ def check_retention_key(*, runtime: Runtime) -> str | None:
     if not runtime.settings.demo:
         log.warning("privacy_retention_key_missing")
         return None
-    kid, pem = retention.create_retention_key(runtime=runtime, out=None)
+    try:
+        kid, pem = retention.create_retention_key(runtime=runtime, out=None)
+    except vault_service.VaultIntegrityError:
+        # another process starting at the same time made it first (creation is locked): use theirs
+        if vault_service.retention_key_status(runtime=runtime).kid is None:
+            raise
+        return None
     return (
         f"演示模式：已生成留存密钥 {kid}。私钥只显示这一次，平台不保存 / demo: retention key {kid} made; "
         f"its private key is shown once and not kept:\n{pem.decode('ascii')}"

@@ -9,7 +9,9 @@ of their fields unreadable at once (crypto-shredding).
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,14 +135,50 @@ def _insert_if_absent(session: Session, values: dict[str, object]) -> None:
         raise RuntimeError(f"unsupported database dialect {dialect}")
 
 
+_ROWS_SEEN = "qianshu.vault.rows_seen"
+
+
+def _seen(session: Session) -> dict[str, DataKey]:
+    """Data-key rows this transaction has read or changed, by subject id and by key id.
+
+    A request seals and opens a dozen fields of one subject; the session's identity map holds rows
+    only weakly, so without these references every field would read the key row again. The objects
+    are the transaction's own (destroy_data_key changes them in place), so status checks still hold;
+    a new transaction (commit, rollback) starts with an empty map and reads the rows afresh.
+    """
+    transaction = session.get_transaction()
+    seen: tuple[object, dict[str, DataKey]] | None = session.info.get(_ROWS_SEEN)
+    if seen is None or seen[0] is not transaction:
+        seen = (transaction, {})
+        session.info[_ROWS_SEEN] = seen
+    return seen[1]
+
+
+def _remember(session: Session, row: DataKey) -> DataKey:
+    if session.get_transaction() is not None:
+        seen = _seen(session)
+        seen["s:" + row.subject_id] = seen["k:" + row.id] = row
+    return row
+
+
 def _row_for(session: Session, subject_id: str) -> DataKey | None:
-    return session.scalar(select(DataKey).where(DataKey.subject_id == subject_id))
+    row = _seen(session).get("s:" + subject_id)
+    if row is not None and row in session:
+        return row
+    row = session.scalar(select(DataKey).where(DataKey.subject_id == subject_id))
+    return None if row is None else _remember(session, row)
+
+
+def _row_by_id(session: Session, key_id: str) -> DataKey | None:
+    row = _seen(session).get("k:" + key_id)
+    if row is not None and row in session:
+        return row
+    row = session.get(DataKey, key_id)
+    return None if row is None else _remember(session, row)
 
 
 def _shredded(subject_id: str) -> DataShredded:
-    return DataShredded(
-        "该主体的数据密钥已销毁，数据无法恢复", detail_en="The subject's data key was destroyed"
-    )
+    return DataShredded("该主体的数据密钥已销毁，数据无法恢复", detail_en="The subject's data key was destroyed")
 
 
 def ensure_data_key(*, session: Session, subject_id: str) -> None:
@@ -180,21 +218,17 @@ def _data_key(session: Session, row: DataKey) -> bytes:
     )
 
 
-def encrypt_bytes(
-    *, session: Session, subject_id: str, table: str, column: str, row_id: str, value: bytes
-) -> bytes:
+def encrypt_bytes(*, session: Session, subject_id: str, table: str, column: str, row_id: str, value: bytes) -> bytes:
     """Seal `value` under the subject's data key, bound to table, column and row."""
     row = _active_row(session, subject_id)
     place = envelope.Place(subject_id=subject_id, table=table, column=column, row_id=row_id)
     return envelope.seal(key=_data_key(session, row), key_id=row.id, place=place, plaintext=value)
 
 
-def decrypt_bytes(
-    *, session: Session, subject_id: str, table: str, column: str, row_id: str, blob: bytes
-) -> bytes:
+def decrypt_bytes(*, session: Session, subject_id: str, table: str, column: str, row_id: str, blob: bytes) -> bytes:
     """Open a sealed value; raise DataShredded after shredding, VaultIntegrityError when misplaced."""
     parsed = envelope.parse(bytes(blob))
-    row = session.get(DataKey, parsed.key_id)
+    row = _row_by_id(session, parsed.key_id)
     if row is None or row.subject_id != subject_id:
         raise VaultIntegrityError("密文不属于该主体", detail_en="The ciphertext belongs to another subject")
     if row.status != _ACTIVE or row.wrapped_key is None or row.kek_id is None:
@@ -203,9 +237,7 @@ def decrypt_bytes(
     return envelope.open_envelope(key=_data_key(session, row), envelope=parsed, place=place)
 
 
-def encrypt_field(
-    *, session: Session, subject_id: str, table: str, column: str, row_id: str, value: str
-) -> bytes:
+def encrypt_field(*, session: Session, subject_id: str, table: str, column: str, row_id: str, value: str) -> bytes:
     """Seal the text `value` (UTF-8) under the subject's data key."""
     return encrypt_bytes(
         session=session,
@@ -217,13 +249,9 @@ def encrypt_field(
     )
 
 
-def decrypt_field(
-    *, session: Session, subject_id: str, table: str, column: str, row_id: str, blob: bytes
-) -> str:
+def decrypt_field(*, session: Session, subject_id: str, table: str, column: str, row_id: str, blob: bytes) -> str:
     """Open a sealed text field."""
-    raw = decrypt_bytes(
-        session=session, subject_id=subject_id, table=table, column=column, row_id=row_id, blob=blob
-    )
+    raw = decrypt_bytes(session=session, subject_id=subject_id, table=table, column=column, row_id=row_id, blob=blob)
     return raw.decode("utf-8")
 
 
@@ -314,14 +342,10 @@ def key_status(*, runtime: Runtime) -> KeyStatus:
         rows = s.execute(
             select(DataKey.kek_id, func.count()).where(DataKey.status == _ACTIVE).group_by(DataKey.kek_id)
         ).all()
-        destroyed = (
-            s.scalar(select(func.count()).select_from(DataKey).where(DataKey.status == _DESTROYED)) or 0
-        )
+        destroyed = s.scalar(select(func.count()).select_from(DataKey).where(DataKey.status == _DESTROYED)) or 0
     by_kid = {kid: 0 for kid in ring.store.kids()}
     by_kid.update({str(kid): int(n) for kid, n in rows if kid is not None})
-    return KeyStatus(
-        current_kid=ring.store.current_kid(), data_keys_by_kid=by_kid, destroyed_data_keys=int(destroyed)
-    )
+    return KeyStatus(current_kid=ring.store.current_kid(), data_keys_by_kid=by_kid, destroyed_data_keys=int(destroyed))
 
 
 # --- retention keys (privacy, promise P7) ---------------------------------------------------
@@ -368,24 +392,42 @@ def _write_new(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def create_retention_key(*, runtime: Runtime, replace: bool = False) -> tuple[str, bytes]:
+def create_retention_key(
+    *,
+    runtime: Runtime,
+    replace: bool = False,
+    hand_over: Callable[[str, bytes], None] | None = None,
+) -> tuple[str, bytes]:
     """Make a retention key pair; keep only the public half; return (kid, private key as PKCS#8 PEM).
 
     The caller hands the private key to the operator once and forgets it: the platform can then seal
-    retained records but never open them. With `replace`, records sealed earlier still need the old
-    private key (each data key names the kid it was wrapped to).
+    retained records but never open them. `hand_over(kid, pem)` runs before the public key is
+    installed, so if it fails the old key (or none) stays in force. An exclusive lock on the folder
+    makes concurrent callers take turns: exactly one installs, the others find its key. With
+    `replace`, records sealed earlier still need the old private key (each data key names the kid
+    it was wrapped to).
     """
     folder = retention_key_dir(runtime)
-    if retention_key_status(runtime=runtime).kid is not None and not replace:
-        raise VaultIntegrityError("留存密钥已存在", detail_en="A retention key exists already (replace it explicitly)")
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
-    private = X25519PrivateKey.generate()
-    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    raw_pub = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    kid = new_id("rtk")
-    _write_new(folder / _RETENTION_PUB_FILE, raw_pub)
-    _write_new(folder / _RETENTION_KID_FILE, (kid + "\n").encode("ascii"))
+    lock_fd = os.open(folder, os.O_RDONLY)  # flock on the folder itself: no extra file
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        status = retention_key_status(runtime=runtime)
+        if status.kid is not None and not replace:
+            raise VaultIntegrityError(
+                "留存密钥已存在", detail_en="A retention key exists already (replace it explicitly)"
+            )
+        private = X25519PrivateKey.generate()
+        pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        raw_pub = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        kid = new_id("rtk")
+        if hand_over is not None:
+            hand_over(kid, pem)
+        _write_new(folder / _RETENTION_PUB_FILE, raw_pub)
+        _write_new(folder / _RETENTION_KID_FILE, (kid + "\n").encode("ascii"))
+    finally:
+        os.close(lock_fd)  # releases the lock
     log.warning("vault_retention_key_created", kid=kid)
     return kid, pem
 
@@ -470,9 +512,7 @@ class RetentionSealer:
 
     def seal(self, *, table: str, column: str, row_id: str, value: bytes) -> bytes:
         """Seal `value` in the vault envelope format, bound to the retention subject and place."""
-        place = envelope.Place(
-            subject_id=RETENTION_PREFIX + self.subject_id, table=table, column=column, row_id=row_id
-        )
+        place = envelope.Place(subject_id=RETENTION_PREFIX + self.subject_id, table=table, column=column, row_id=row_id)
         return envelope.seal(key=self._key, key_id=self.key_id, place=place, plaintext=value)
 
 
@@ -527,9 +567,7 @@ def open_retained(
     eph_pub, nonce, sealed = row.wrapped_key[:32], row.wrapped_key[32:44], row.wrapped_key[44:]
     recipient = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     context = _wrap_context(row.id, subject)
-    kek = _retention_kek(
-        private.exchange(X25519PublicKey.from_public_bytes(eph_pub)), eph_pub, recipient, context
-    )
+    kek = _retention_kek(private.exchange(X25519PublicKey.from_public_bytes(eph_pub)), eph_pub, recipient, context)
     try:
         data_key = AESGCM(kek).decrypt(nonce, sealed, context)
     except InvalidTag:
