@@ -97,18 +97,6 @@ def make_seal_org(runtime: Runtime, sent: Sent, bank_server: str) -> Callable[..
     from qianshu.accounts import service as accounts_service
     from qianshu.identity import levels
     from qianshu.identity.checks import verify_now
-    from qianshu.orgs import service as orgs_service
-    from qianshu.orgs.sandbox import local_bank
-    from qianshu.orgs.schemas import (
-        DepositConfirm,
-        DepositStart,
-        GrantCreate,
-        InvitationCreate,
-        LegalRepIn,
-        OrgCreate,
-        ReviewDecision,
-        SealGenerate,
-    )
 
     clock = runtime.clock
 
@@ -142,72 +130,111 @@ def make_seal_org(runtime: Runtime, sent: Sent, bank_server: str) -> Callable[..
     def make(*, requires_approval: bool = True, owner_phone: str, agent_phone: str) -> SealOrg:
         owner, number = person(owner_phone, "王五")
         agent, _ = person(agent_phone, "赵六")
-        with runtime.transaction() as s:
-            operator = accounts_service.create_operator(
-                session=s, clock=clock, email=f"op{secrets.token_hex(4)}@qianshu.local", password=PASSWORD
-            )
-        with runtime.transaction() as s:
-            org = orgs_service.create_org(
-                session=s, clock=clock, actor_id=owner, data=OrgCreate(name="福建测试科技有限公司", uscc=USCC)
-            )
-        with runtime.transaction() as s:
-            doc = orgs_service.upload_licence(session=s, clock=clock, actor_id=owner, org_id=org.id, data=_licence())
-        with runtime.transaction() as s:
-            orgs_service.decide_document(
-                session=s,
-                clock=clock,
-                operator_id=operator.id,
-                document_id=doc.id,
-                decision=ReviewDecision(decision="approve"),
-            )
-        with runtime.transaction() as s:  # each step in its own transaction, as each request would be
-            orgs_service.submit_legal_rep(
-                session=s,
-                clock=clock,
-                actor_id=owner,
-                org_id=org.id,
-                data=LegalRepIn(name="王五", id_number=number, authorised=True),
-            )
-        account = "6222" + "".join(secrets.choice("123456789") for _ in range(12))
-        with runtime.transaction() as s:
-            orgs_service.start_micro_deposit(
-                session=s,
-                clock=clock,
-                actor_id=owner,
-                org_id=org.id,
-                data=DepositStart(bank_name="中国工商银行福州分行", account_number=account),
-            )
-        amount = local_bank(runtime).statement(account_number=account).transfers[0].amount
-        with runtime.transaction() as s:
-            orgs_service.confirm_micro_deposit(
-                session=s, clock=clock, actor_id=owner, org_id=org.id, data=DepositConfirm(amount=amount)
-            )
-        with runtime.transaction() as s:
-            assert orgs_service.get_org(session=s, org_id=org.id, user_id=owner).status == "verified"
-            invitation = orgs_service.invite_member(
-                session=s,
-                clock=clock,
-                actor_id=owner,
-                org_id=org.id,
-                data=InvitationCreate(phone=agent_phone, role="agent"),
-            )
-        with runtime.transaction() as s:
-            orgs_service.accept_invitation(session=s, clock=clock, user_id=agent, invitation_id=invitation.id)
-        with runtime.transaction() as s:
-            seal = orgs_service.create_generated_seal(
-                session=s,
-                clock=clock,
-                actor_id=owner,
-                org_id=org.id,
-                data=SealGenerate(requires_approval=requires_approval),
-            )
-        with runtime.transaction() as s:
-            orgs_service.grant_seal(
-                session=s, clock=clock, actor_id=owner, org_id=org.id, seal_id=seal.id, data=GrantCreate(user_id=agent)
-            )
-        return SealOrg(org.id, seal.id, owner, owner_phone, agent, agent_phone)
+        return verify_seal_org(
+            runtime,
+            owner=(owner, owner_phone, number),
+            agent=(agent, agent_phone),
+            requires_approval=requires_approval,
+        )
 
     return make
+
+
+def verify_seal_org(
+    runtime: Runtime, *, owner: tuple[str, str, str], agent: tuple[str, str], requires_approval: bool
+) -> SealOrg:
+    """Verify an organisation of two verified people and give the agent a seal.
+
+    `owner` is (user id, phone, ID number: the legal representative's), `agent` is (user id, phone).
+    An operator approves the licence; the micro-deposit goes through the sandbox bank at
+    `runtime.settings`' address; the owner invites the agent, makes a seal and grants it.
+    """
+    from qianshu.accounts import service as accounts_service
+    from qianshu.orgs import service as orgs_service
+    from qianshu.orgs.sandbox import local_bank
+    from qianshu.orgs.schemas import (
+        DepositConfirm,
+        DepositStart,
+        GrantCreate,
+        InvitationCreate,
+        LegalRepIn,
+        OrgCreate,
+        ReviewDecision,
+        SealGenerate,
+    )
+
+    clock = runtime.clock
+    owner_id, owner_phone, number = owner
+    agent_id, agent_phone = agent
+    with runtime.transaction() as s:
+        operator = accounts_service.create_operator(
+            session=s, clock=clock, email=f"op{secrets.token_hex(4)}@qianshu.local", password=PASSWORD
+        )
+    with runtime.transaction() as s:
+        org = orgs_service.create_org(
+            session=s, clock=clock, actor_id=owner_id, data=OrgCreate(name="福建测试科技有限公司", uscc=USCC)
+        )
+    with runtime.transaction() as s:
+        doc = orgs_service.upload_licence(session=s, clock=clock, actor_id=owner_id, org_id=org.id, data=_licence())
+    with runtime.transaction() as s:
+        orgs_service.decide_document(
+            session=s,
+            clock=clock,
+            operator_id=operator.id,
+            document_id=doc.id,
+            decision=ReviewDecision(decision="approve"),
+        )
+    with runtime.transaction() as s:  # each step in its own transaction, as each request would be
+        orgs_service.submit_legal_rep(
+            session=s,
+            clock=clock,
+            actor_id=owner_id,
+            org_id=org.id,
+            data=LegalRepIn(name="王五", id_number=number, authorised=True),
+        )
+    account = "6222" + "".join(secrets.choice("123456789") for _ in range(12))
+    with runtime.transaction() as s:
+        orgs_service.start_micro_deposit(
+            session=s,
+            clock=clock,
+            actor_id=owner_id,
+            org_id=org.id,
+            data=DepositStart(bank_name="中国工商银行福州分行", account_number=account),
+        )
+    amount = local_bank(runtime).statement(account_number=account).transfers[0].amount
+    with runtime.transaction() as s:
+        orgs_service.confirm_micro_deposit(
+            session=s, clock=clock, actor_id=owner_id, org_id=org.id, data=DepositConfirm(amount=amount)
+        )
+    with runtime.transaction() as s:
+        assert orgs_service.get_org(session=s, org_id=org.id, user_id=owner_id).status == "verified"
+        invitation = orgs_service.invite_member(
+            session=s,
+            clock=clock,
+            actor_id=owner_id,
+            org_id=org.id,
+            data=InvitationCreate(phone=agent_phone, role="agent"),
+        )
+    with runtime.transaction() as s:
+        orgs_service.accept_invitation(session=s, clock=clock, user_id=agent_id, invitation_id=invitation.id)
+    with runtime.transaction() as s:
+        seal = orgs_service.create_generated_seal(
+            session=s,
+            clock=clock,
+            actor_id=owner_id,
+            org_id=org.id,
+            data=SealGenerate(requires_approval=requires_approval),
+        )
+    with runtime.transaction() as s:
+        orgs_service.grant_seal(
+            session=s,
+            clock=clock,
+            actor_id=owner_id,
+            org_id=org.id,
+            seal_id=seal.id,
+            data=GrantCreate(user_id=agent_id),
+        )
+    return SealOrg(org.id, seal.id, owner_id, owner_phone, agent_id, agent_phone)
 
 
 def org_signer(org: SealOrg, *, order: int = 1, page: int = 1) -> dict[str, Any]:

@@ -23,8 +23,13 @@ from qianshu.config import Settings
 from qianshu.core.runtime import Runtime
 
 CHROMIUM = os.environ.get("QIANSHU_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1280, "height": 860}
@@ -85,11 +90,9 @@ def live_server(settings: Settings, _listen_socket: socket.socket) -> Iterator[L
     runtime = Runtime(settings)  # the real clock: the browser judges cookie expiry by real time
     bootstrap.prepare(runtime)
     app = create_app(runtime, start_background=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [_listen_socket]}, name="uvicorn",
-                              daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [_listen_socket]}, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:  # poll the server's own flag; startup takes a fraction of a second

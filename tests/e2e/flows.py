@@ -107,16 +107,15 @@ def create_operator(
 
     runtime = server.runtime
     with runtime.transaction() as session:
-        user = accounts_service.create_operator(
-            session=session, clock=runtime.clock, email=email, password=password
-        )
+        user = accounts_service.create_operator(session=session, clock=runtime.clock, email=email, password=password)
         for role in roles:
             staff.grant_role(session=session, clock=runtime.clock, actor="system", user_id=user.id, role=role)
     return email, password
 
 
-def register(page: Any, inbox: Inbox, *, phone: str | None = None, email: str | None = None,
-             password: str = PASSWORD) -> None:
+def register(
+    page: Any, inbox: Inbox, *, phone: str | None = None, email: str | None = None, password: str = PASSWORD
+) -> None:
     """Register with a phone number or an e-mail address and wait for the account page."""
     to = phone or email
     assert to
@@ -132,9 +131,7 @@ def register(page: Any, inbox: Inbox, *, phone: str | None = None, email: str | 
     page.wait_for_selector("#profile")
 
 
-def log_in_with_password(
-    page: Any, login: str, password: str = PASSWORD, *, expect_path: str = "/account"
-) -> None:
+def log_in_with_password(page: Any, login: str, password: str = PASSWORD, *, expect_path: str = "/account") -> None:
     """Log in on /login with a password and wait for `expect_path`."""
     page.goto("/login")
     page.fill("input[name=login]", login)
@@ -208,3 +205,27 @@ def signing_link(server: LiveServer, inbox: SmsInbox, phone: str) -> str:
                 return f"/sign/{match.group(1)}"
         time.sleep(0.05)
     raise AssertionError("no signing request arrived")
+
+
+def contract_from_template(page: Any, *, title: str, body: str, values: dict[str, str], signer: str) -> None:
+    """Make a template on /templates, use it with `values`, name `signer` (phone) first; stop before sending."""
+    page.goto("/templates")
+    page.fill("#tpl-title", title)
+    page.fill("#tpl-body", body)
+    page.click("#create-template")
+    page.wait_for_selector("#template-body")
+    page.click("#use-template")
+    page.wait_for_selector("#new-contract-form")
+    for label, value in values.items():
+        page.fill(f"input[name=var_{label}]", value)
+    page.fill("#s0-contact", signer)
+
+
+def open_signing_link(page: Any, server: LiveServer, inbox: SmsInbox, phone: str) -> None:
+    """Open the signing link sent to `phone`, logged out, and prove the phone by code: the sign form shows."""
+    page.goto(signing_link(server, inbox, phone))
+    page.click("#send-access-code")
+    page.wait_for_selector("#access-form")
+    page.fill("#access-code", inbox.wait_for_code(phone))
+    page.click("#access-submit")
+    page.wait_for_selector("#sign-form")

@@ -24,9 +24,7 @@ PHONE_NUMBER = "13912345678"
 EMAIL = "li.lei@example.cn"
 
 
-def test_register_by_phone_then_log_in_by_password_and_by_sms(
-    phone_page: Any, live_server: LiveServer
-) -> None:
+def test_register_by_phone_then_log_in_by_password_and_by_sms(phone_page: Any, live_server: LiveServer) -> None:
     page = phone_page
     inbox = SmsInbox(live_server)
 
@@ -56,9 +54,7 @@ def test_register_by_phone_then_log_in_by_password_and_by_sms(
     log_out(page)
 
 
-def test_register_by_email_then_log_in_by_password(
-    desktop_page: Any, live_server: LiveServer
-) -> None:
+def test_register_by_email_then_log_in_by_password(desktop_page: Any, live_server: LiveServer) -> None:
     page = desktop_page
     outbox = EmailOutbox(live_server)
 
@@ -88,9 +84,7 @@ def test_register_by_email_then_log_in_by_password(
     page.wait_for_url("**/login?next=%2Faccount")
 
 
-def test_wrong_code_and_password_show_messages_not_crashes(
-    desktop_page: Any, live_server: LiveServer
-) -> None:
+def test_wrong_code_and_password_show_messages_not_crashes(desktop_page: Any, live_server: LiveServer) -> None:
     page = desktop_page
     inbox = SmsInbox(live_server)
     page.goto("/register")

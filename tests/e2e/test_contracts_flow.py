@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import PHONE, LiveServer, screenshot
-from tests.e2e.flows import SmsInbox, register, signing_link, verify_person
+from tests.e2e.flows import SmsInbox, contract_from_template, open_signing_link, register, verify_person
 from tests.identity.conftest import make_id
 
 pytestmark = pytest.mark.e2e
@@ -33,16 +33,13 @@ def test_sender_sends_from_a_template_and_the_signer_signs_on_a_phone(
 
     sender = new_page()
     register(sender, inbox, phone=SENDER)
-    sender.goto("/templates")
-    sender.fill("#tpl-title", "软件开发服务合同")
-    sender.fill("#tpl-body", BODY)
-    sender.click("#create-template")
-    sender.wait_for_selector("#template-body")
-    sender.click("#use-template")
-    sender.wait_for_selector("#new-contract-form")
-    for label, value in (("甲方", "张三"), ("乙方", "李四"), ("事项", "软件开发"), ("金额", "10000")):
-        sender.fill(f"input[name=var_{label}]", value)
-    sender.fill("#s0-contact", SIGNER)
+    contract_from_template(
+        sender,
+        title="软件开发服务合同",
+        body=BODY,
+        values={"甲方": "张三", "乙方": "李四", "事项": "软件开发", "金额": "10000"},
+        signer=SIGNER,
+    )
     sender.check("#s0-date")
     sender.click("#send-contract")
     sender.wait_for_selector("#timeline")
@@ -52,13 +49,8 @@ def test_sender_sends_from_a_template_and_the_signer_signs_on_a_phone(
 
     # the signer opens the link on a phone, logged out, and proves the phone by code
     phone = new_page(PHONE)
-    phone.goto(signing_link(live_server, inbox, SIGNER))
+    open_signing_link(phone, live_server, inbox, SIGNER)
     assert phone.locator("#qr img, img.qr").count() == 1
-    phone.click("#send-access-code")
-    phone.wait_for_selector("#access-form")
-    phone.fill("#access-code", inbox.wait_for_code(SIGNER))
-    phone.click("#access-submit")
-    phone.wait_for_selector("#sign-form")
     assert phone.inner_text("#sign-title") == "软件开发服务合同"
     phone.click("#send-intent-code")
     phone.wait_for_selector("#intent-sent")

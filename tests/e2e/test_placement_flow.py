@@ -11,7 +11,7 @@ import pytest
 from qianshu.accounts import service as accounts_service
 from qianshu.contracts import service as contracts_service
 from tests.e2e.conftest import PHONE, LiveServer, screenshot
-from tests.e2e.flows import SmsInbox, register
+from tests.e2e.flows import SmsInbox, contract_from_template, register
 
 pytestmark = pytest.mark.e2e
 
@@ -184,16 +184,13 @@ def test_fields_are_dragged_onto_a_template_drafts_pages(new_page: Any, live_ser
     inbox = SmsInbox(live_server)
     sender = new_page()
     register(sender, inbox, phone=SENDER)
-    sender.goto("/templates")
-    sender.fill("#tpl-title", "房屋租赁合同")
-    sender.fill("#tpl-body", "出租方：{{甲方}}\n承租方：{{乙方}}\n\n月租金人民币{{租金}}元。")
-    sender.click("#create-template")
-    sender.wait_for_selector("#template-body")
-    sender.click("#use-template")
-    sender.wait_for_selector("#new-contract-form")
-    for label, value in (("甲方", "张三"), ("乙方", "李四"), ("租金", "3000")):
-        sender.fill(f"input[name=var_{label}]", value)
-    sender.fill("#s0-contact", SIGNER)
+    contract_from_template(
+        sender,
+        title="房屋租赁合同",
+        body="出租方：{{甲方}}\n承租方：{{乙方}}\n\n月租金人民币{{租金}}元。",
+        values={"甲方": "张三", "乙方": "李四", "租金": "3000"},
+        signer=SIGNER,
+    )
     sender.click("#save-draft")
     sender.wait_for_selector("#timeline")
 

@@ -21,7 +21,15 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from tests.e2e.conftest import PHONE, LiveServer, screenshot
-from tests.e2e.flows import SmsInbox, create_operator, log_in_with_password, register, signing_link, verify_person
+from tests.e2e.flows import (
+    SmsInbox,
+    contract_from_template,
+    create_operator,
+    log_in_with_password,
+    open_signing_link,
+    register,
+    verify_person,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -40,27 +48,15 @@ def _signed_contract(new_page: Any, server: LiveServer, inbox: SmsInbox, tmp_pat
     """The sender sends a one-signer contract to the person, who signs it on a phone; return the PDF."""
     sender = new_page()
     register(sender, inbox, phone=SENDER)
-    sender.goto("/templates")
-    sender.fill("#tpl-title", "房屋租赁合同")
-    sender.fill("#tpl-body", BODY)
-    sender.click("#create-template")
-    sender.wait_for_selector("#template-body")
-    sender.click("#use-template")
-    sender.wait_for_selector("#new-contract-form")
-    sender.fill("input[name=var_甲方]", "千书示范公司")
-    sender.fill("input[name=var_事项]", "房屋租赁")
-    sender.fill("#s0-contact", PERSON)
+    contract_from_template(
+        sender, title="房屋租赁合同", body=BODY, values={"甲方": "千书示范公司", "事项": "房屋租赁"}, signer=PERSON
+    )
     sender.click("#send-contract")
     sender.wait_for_selector("#timeline")
     sender.context.close()
 
     phone = new_page(PHONE)
-    phone.goto(signing_link(server, inbox, PERSON))
-    phone.click("#send-access-code")
-    phone.wait_for_selector("#access-form")
-    phone.fill("#access-code", inbox.wait_for_code(PERSON))
-    phone.click("#access-submit")
-    phone.wait_for_selector("#sign-form")
+    open_signing_link(phone, server, inbox, PERSON)
     phone.click("#send-intent-code")
     phone.wait_for_selector("#intent-sent")
     phone.fill("#intent-code", inbox.wait_for_code(PERSON))

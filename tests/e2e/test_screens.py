@@ -63,9 +63,7 @@ def test_public_pages_fit_the_screen(new_page: Any, viewport: dict[str, int]) ->
 
 
 @pytest.mark.parametrize("viewport", SIZES)
-def test_account_pages_fit_the_screen(
-    new_page: Any, live_server: LiveServer, viewport: dict[str, int]
-) -> None:
+def test_account_pages_fit_the_screen(new_page: Any, live_server: LiveServer, viewport: dict[str, int]) -> None:
     email, password = create_operator(live_server, roles=("privacy_officer",))
     page = new_page(viewport)
     size = "phone" if viewport == PHONE else "desktop"

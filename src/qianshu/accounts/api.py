@@ -19,6 +19,8 @@ from qianshu.accounts.schemas import (
     RegisterStart,
     RevokedRead,
     SessionRead,
+    SigningPasswordRemove,
+    SigningPasswordSet,
     SmsLogin,
     SmsLoginStart,
 )
@@ -116,6 +118,22 @@ def change_password(body: PasswordChange, act: ActingUser) -> Response:
     accounts_service.change_password(
         **act.args(principal=act.user, current_password=body.current_password, new_password=body.new_password)
     )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/me/signing-password", status_code=status.HTTP_204_NO_CONTENT)
+def set_signing_password(body: SigningPasswordSet, act: ActingUser) -> Response:
+    """Set or change the signing password (签署密码) that confirms the intent to sign."""
+    accounts_service.set_signing_password(
+        **act.args(principal=act.user, current_password=body.current_password, signing_password=body.signing_password)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/me/signing-password/remove", status_code=status.HTTP_204_NO_CONTENT)
+def remove_signing_password(body: SigningPasswordRemove, act: ActingUser) -> Response:
+    """Remove the signing password (a one-time code still confirms intent)."""
+    accounts_service.remove_signing_password(**act.args(principal=act.user, current_password=body.current_password))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -144,3 +144,36 @@ class SessionNotFound(NotFound):
     slug = "session-not-found"
     title = "未找到该登录设备"
     title_en = "No such session"
+
+
+class SigningPasswordWrong(InvalidInput):
+    """The signing password (签署密码) does not match; the failure is counted toward a lock."""
+
+    slug = "signing-password-wrong"
+    title = "签署密码错误"
+    title_en = "Wrong signing password"
+
+
+class SigningPasswordNotSet(InvalidInput):
+    """The person has no signing password; set one on the account page or use a one-time code."""
+
+    slug = "signing-password-not-set"
+    title = "您尚未设置签署密码"
+    title_en = "No signing password is set"
+
+
+class SigningPasswordLocked(RateLimited):
+    """Too many wrong signing passwords; `unlock_at` says until when (a one-time code still works)."""
+
+    slug = "signing-password-locked"
+    title = "签署密码错误次数过多，已暂时锁定"
+    title_en = "Signing password locked after too many failures"
+
+    def __init__(self, *, unlock_at: datetime, now: datetime) -> None:
+        super().__init__(
+            f"签署密码错误次数过多，已暂时锁定，请于 {beijing_time(unlock_at)}（北京时间）后再试，或改用验证码确认",
+            detail_en=f"Too many wrong signing passwords; retry after {utc_time(unlock_at)} UTC or use a one-time code",
+            retry_after=max(1, int((unlock_at - now).total_seconds() + 0.999)),
+            unlock_at=unlock_at.astimezone(UTC).isoformat(),
+        )
+        self.unlock_at = unlock_at

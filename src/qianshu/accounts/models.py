@@ -33,6 +33,9 @@ class User(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # 签署密码: confirms the intent to sign (C4); argon2id like the login password, never the same
+    signing_password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    signing_password_set_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class UserSession(Base):

@@ -451,6 +451,49 @@ def password_change(
     return _attempt(run, lambda exc: _page(v.request, "password_change.html", {}, error=exc, session=v.session))
 
 
+def _signing_password_page(v: Visit, user: Principal, error: QianshuError | None = None) -> HTMLResponse:
+    if error is not None:
+        v.session.rollback()
+    has = accounts_service.has_signing_password(session=v.session, user_id=user.user_id)
+    return _page(v.request, "signing_password.html", {"has_signing_password": has}, error=error)
+
+
+@router.get("/account/signing-password", response_class=HTMLResponse)
+def signing_password_page(user: PageUser, v: VisitDep) -> HTMLResponse:
+    """Show the form to set, change or remove the signing password (签署密码)."""
+    return _signing_password_page(v, user)
+
+
+@router.post("/account/signing-password")
+def signing_password_set(
+    user: PageUser, v: VisitDep, current_password: FormStr = "", signing_password: FormStr = "", confirm: FormStr = ""
+) -> Response:
+    """Set or change the signing password after the current login password."""
+
+    def run() -> Response:
+        _check_lengths(current_password, signing_password, confirm)
+        if signing_password != confirm:
+            raise InvalidInput("两次输入的签署密码不一致", detail_en="The two signing passwords differ")
+        accounts_service.set_signing_password(
+            **v.args(principal=user, current_password=current_password, signing_password=signing_password)
+        )
+        return _redirect(v.url("/account", notice="accounts_signing_password_set"))
+
+    return _attempt(run, lambda exc: _signing_password_page(v, user, exc))
+
+
+@router.post("/account/signing-password/remove")
+def signing_password_remove(user: PageUser, v: VisitDep, current_password: FormStr = "") -> Response:
+    """Remove the signing password after the current login password."""
+
+    def run() -> Response:
+        _check_lengths(current_password)
+        accounts_service.remove_signing_password(**v.args(principal=user, current_password=current_password))
+        return _redirect(v.url("/account", notice="accounts_signing_password_removed"))
+
+    return _attempt(run, lambda exc: _signing_password_page(v, user, exc))
+
+
 def _contact_page(v: Visit, **form: Any) -> HTMLResponse:
     return _code_page(v, "change_contact", "contact_change.html", **form)
 

@@ -78,6 +78,23 @@ class PasswordResetComplete(PasswordResetStart):
     password: str = Password
 
 
+class SigningPasswordSet(BaseModel):
+    """Set or change the signing password (签署密码); the current login password is required."""
+
+    model_config = _STRICT
+
+    current_password: str = Password
+    signing_password: str = Password
+
+
+class SigningPasswordRemove(BaseModel):
+    """Remove the signing password; the current login password is required."""
+
+    model_config = _STRICT
+
+    current_password: str = Password
+
+
 class PasswordChange(BaseModel):
     """Change the password while signed in."""
 

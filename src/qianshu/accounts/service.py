@@ -159,9 +159,7 @@ def _flush_unique(session: Session, contact: Contact) -> None:
 
 def _taken(contact: Contact) -> ContactTaken:
     if contact.kind == "phone":
-        return ContactTaken(
-            "该手机号已注册，请直接登录", detail_en="This mobile number is already registered"
-        )
+        return ContactTaken("该手机号已注册，请直接登录", detail_en="This mobile number is already registered")
     return ContactTaken("该邮箱已注册，请直接登录", detail_en="This e-mail address is already registered")
 
 
@@ -272,9 +270,7 @@ def _verify_code_or_count(
             session=session, clock=clock, purpose=purpose, target_bidx=bidx, code=code, user_id=owner
         )
     except (CodeInvalid, CodeAttemptsExceeded):
-        lock = throttle.record_failure(
-            session=session, clock=clock, guard=guard, user_id=user_id, context=context
-        )
+        lock = throttle.record_failure(session=session, clock=clock, guard=guard, user_id=user_id, context=context)
         if lock is not None:
             raise lock from None
         raise
@@ -350,9 +346,7 @@ def _start_session(
 
 def _revoke(session: Session, clock: Clock, *, user_id: str, keep: str | None, reason: str) -> int:
     rows = list(
-        session.scalars(
-            select(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
-        )
+        session.scalars(select(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None)))
     )
     count = 0
     for row in rows:
@@ -373,14 +367,10 @@ def _user_or_raise(session: Session, user_id: str) -> User:
 def _check_current_password(
     session: Session, clock: Clock, *, user: User, password: str, context: RequestContext | None
 ) -> None:
-    guard = throttle.Guard(
-        account=throttle.account_key(user_id=user.id, login_bidx=""), client=_client(context)
-    )
+    guard = throttle.Guard(account=throttle.account_key(user_id=user.id, login_bidx=""), client=_client(context))
     throttle.check(session=session, clock=clock, guard=guard)
     if not password_hashing(runtime_of(session)).verify(user.password_hash, password):
-        lock = throttle.record_failure(
-            session=session, clock=clock, guard=guard, user_id=user.id, context=context
-        )
+        lock = throttle.record_failure(session=session, clock=clock, guard=guard, user_id=user.id, context=context)
         if lock is not None:
             raise lock
         raise InvalidCredentials("当前密码错误", detail_en="The current password is wrong")
@@ -428,9 +418,7 @@ def _current_policy(session: Session) -> Any:
 
     policy = privacy_service.current_policy(session=session)
     if policy is None:
-        raise ServiceUnavailable(
-            "隐私政策尚未发布，暂不能注册", detail_en="No privacy policy is published yet"
-        )
+        raise ServiceUnavailable("隐私政策尚未发布，暂不能注册", detail_en="No privacy policy is published yet")
     return policy
 
 
@@ -626,23 +614,17 @@ def resolve_session(*, session: Session, clock: Clock, token: str) -> Principal 
     return Principal(user_id=user.id, session_id=row.id, role=user.role, label=label)
 
 
-def logout(
-    *, session: Session, clock: Clock, principal: Principal, context: RequestContext | None = None
-) -> None:
+def logout(*, session: Session, clock: Clock, principal: Principal, context: RequestContext | None = None) -> None:
     """End the current session."""
     row = session.get(UserSession, principal.session_id)
     if row is None or row.revoked_at is not None:
         return
     row.revoked_at, row.revoked_reason = clock.now(), "logout"
     session.flush()
-    _record(
-        session, clock, user_id=principal.user_id, action="account.logout", object_id=row.id, context=context
-    )
+    _record(session, clock, user_id=principal.user_id, action="account.logout", object_id=row.id, context=context)
 
 
-def list_sessions(
-    *, session: Session, clock: Clock, user_id: str, current_session_id: str | None
-) -> list[SessionRead]:
+def list_sessions(*, session: Session, clock: Clock, user_id: str, current_session_id: str | None) -> list[SessionRead]:
     """List the user's live sessions, newest first."""
     rows = session.scalars(
         select(UserSession)
@@ -987,9 +969,7 @@ def ensure_demo_operator(*, runtime: Runtime) -> str | None:
             return None
         password = _random_password()
         try:
-            create_operator(
-                session=session, clock=runtime.clock, email=DEMO_OPERATOR_EMAIL, password=password
-            )
+            create_operator(session=session, clock=runtime.clock, email=DEMO_OPERATOR_EMAIL, password=password)
         except ContactTaken:
             return None
     return (
@@ -1003,14 +983,10 @@ def unlock_login(*, session: Session, login: str) -> None:
     contact = parse_login(login)
     bidx = _bidx(session, contact)
     user = _user_by_contact(session, contact, bidx)
-    throttle.clear(
-        session=session, account=throttle.account_key(user_id=user.id if user else None, login_bidx=bidx)
-    )
+    throttle.clear(session=session, account=throttle.account_key(user_id=user.id if user else None, login_bidx=bidx))
 
 
-def cancel_user(
-    *, session: Session, clock: Clock, user_id: str, context: RequestContext | None = None
-) -> None:
+def cancel_user(*, session: Session, clock: Clock, user_id: str, context: RequestContext | None = None) -> None:
     """Close the account for good: end sessions, free the phone/e-mail, shred the personal data key."""
     user = session.get(User, user_id)
     if user is None:
@@ -1022,10 +998,68 @@ def cancel_user(
     user.status, user.cancelled_at, user.updated_at = CANCELLED, now, now
     user.phone_bidx = user.email_bidx = None
     user.phone_enc = user.email_enc = user.display_name_enc = None
-    user.password_hash = None
+    user.password_hash = user.signing_password_hash = user.signing_password_set_at = None
     session.flush()
     vault_service.destroy_data_key(session=session, clock=clock, subject_id=user.id)
     _record(session, clock, user_id=user.id, action="account.cancelled", context=context)
+
+
+# --- signing password (签署密码, C4): confirms the intent to sign ------------------------------
+
+
+def has_signing_password(*, session: Session, user_id: str) -> bool:
+    """Tell whether the person has set a signing password."""
+    user = session.get(User, user_id)
+    return user is not None and user.signing_password_hash is not None
+
+
+def set_signing_password(
+    *,
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    current_password: str,
+    signing_password: str,
+    context: RequestContext | None = None,
+) -> None:
+    """Set or change the signing password after checking the current login password."""
+    from qianshu.accounts import signing_password as sp
+
+    user = _user_or_raise(session, principal.user_id)
+    _check_current_password(session, clock, user=user, password=current_password, context=context)
+    sp.check_rule(user, signing_password, session)
+    changed = user.signing_password_hash is not None
+    user.signing_password_hash = password_hashing(runtime_of(session)).hash(signing_password)
+    user.signing_password_set_at = user.updated_at = clock.now()
+    action = "account.signing_password_changed" if changed else "account.signing_password_set"
+    _record(session, clock, user_id=user.id, action=action, context=context)
+
+
+def remove_signing_password(
+    *,
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    current_password: str,
+    context: RequestContext | None = None,
+) -> None:
+    """Remove the signing password after checking the current login password."""
+    user = _user_or_raise(session, principal.user_id)
+    _check_current_password(session, clock, user=user, password=current_password, context=context)
+    if user.signing_password_hash is None:
+        return
+    user.signing_password_hash = user.signing_password_set_at = None
+    user.updated_at = clock.now()
+    _record(session, clock, user_id=user.id, action="account.signing_password_removed", context=context)
+
+
+def verify_signing_password(
+    *, session: Session, clock: Clock, user_id: str, password: str, context: RequestContext | None = None
+) -> None:
+    """Check the person's signing password (contracts: 签署意愿); wrong ones are counted and lock it."""
+    from qianshu.accounts import signing_password as sp
+
+    sp.verify(session, clock, _user_or_raise(session, user_id), password, context)
 
 
 # --- one-time codes for other domains (contracts: signing-link access and intent, 签署意愿) ------

@@ -7,6 +7,8 @@ access secret back as the `X-Signing-Access` header (or is signed in as that rec
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -25,6 +27,8 @@ from qianshu.contracts.schemas import (
     ContractCreate,
     ContractRead,
     DocumentRead,
+    FaceCheckIn,
+    FaceTicketRead,
     FieldsPlace,
     ReasonIn,
     SealApprovalRead,
@@ -295,6 +299,36 @@ def intent_code(
         session=session, clock=clock, token=token, access=access, user_id=_uid(user), context=context
     )
     return {"sent_to": sent_to}
+
+
+@router.post("/api/v1/sign/{token}/face", response_model=FaceTicketRead)
+def face_check(
+    token: str,
+    data: FaceCheckIn,
+    session: DbSession,
+    clock: ClockDep,
+    user: OptionalUser,
+    context: ContextDep,
+    access: AccessHeader = None,
+) -> FaceTicketRead:
+    """Take the face check (人脸核验) that confirms the intent to sign, where the operator allows it."""
+    try:
+        photo = base64.b64decode(data.photo_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(
+            "照片应为 Base64 编码的 JPG 或 PNG", detail_en="Send the photo as base64 JPEG or PNG"
+        ) from None
+    ticket = contracts_service.confirm_face(
+        session=session,
+        clock=clock,
+        token=token,
+        photo=photo,
+        consent=data.consent,
+        access=access,
+        user_id=_uid(user),
+        context=context,
+    )
+    return FaceTicketRead(ticket=ticket)
 
 
 @router.post("/api/v1/sign/{token}/sign", response_model=SignerView)

@@ -126,7 +126,7 @@ def create_key(
         context=context,
     )
     log.info("api_key_created", key_id=key_id, org_id=data.org_id)
-    return ApiKeyCreated(**_read(row).model_dump(), secret=f"{KEY_PREFIX}{key_id[4:]}_{secret}")
+    return ApiKeyCreated(**_read(row).model_dump(), secret=key_prefix(key_id) + secret)
 
 
 def list_keys(*, session: Session, org_id: str, actor_id: str) -> list[ApiKeyRead]:
@@ -139,13 +139,19 @@ def list_keys(*, session: Session, org_id: str, actor_id: str) -> list[ApiKeyRea
 
 
 def revoke_key(
-    *, session: Session, clock: Clock, key_id: str, actor_id: str, context: RequestContext | None = None
+    *,
+    session: Session,
+    clock: Clock,
+    key_id: str,
+    actor_id: str,
+    context: RequestContext | None = None,
+    org_id: str | None = None,
 ) -> ApiKeyRead:
-    """Revoke a key at once; requests with it get 401 from now on."""
+    """Revoke a key at once; requests with it get 401 from now on (`org_id`: only a key of that org)."""
     from qianshu.evidence import service as evidence_service
 
     row = session.get(ApiKey, key_id) if is_id(key_id, "key") else None
-    if row is None:
+    if row is None or (org_id is not None and row.org_id != org_id):
         raise NotFound("未找到该 API 密钥", detail_en="No such API key")
     require_org_manager(session, org_id=row.org_id, user_id=actor_id)
     if row.revoked_at is None:
@@ -163,6 +169,11 @@ def revoke_key(
         )
         log.info("api_key_revoked", key_id=row.id, org_id=row.org_id)
     return _read(row)
+
+
+def key_prefix(key_id: str) -> str:
+    """Return the public start of a key's secret (`qsk_<id>_`), to recognise a key without its secret."""
+    return f"{KEY_PREFIX}{key_id[4:]}_"
 
 
 def authenticate(*, session: Session, clock: Clock, token: str) -> KeyPrincipal | None:

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from qianshu.contracts import service as contracts_service
+from qianshu.contracts import signers
 from qianshu.contracts.errors import FieldInvalid, TemplateInvalid
 from qianshu.contracts.placement import parse_placement
 from qianshu.contracts.qr import qr_data_url
@@ -550,6 +551,7 @@ def _sign_page(
     sent_to: str | None = None,
     step: str | None = None,
     access: str | None = None,
+    face_ticket: str | None = None,
 ) -> HTMLResponse:
     extra, status = _error_context(request, session, error)
     view: SignerView = contracts_service.view_link(
@@ -557,6 +559,9 @@ def _sign_page(
     )
     settings = request.app.state.runtime.settings
     link = f"{settings.public_base_url}/sign/{token}"
+    intent_methods, has_signing_password = signers.intent_options(
+        session=session, clock=clock, token=token, access=access or _access(request), user_id=_uid(user)
+    )
     context = {
         "view": view,
         "token": token,
@@ -567,9 +572,24 @@ def _sign_page(
         "value_fields": [f for f in view.fields if f.kind not in SIGNATURE_KINDS],
         "is_org": view.recipient.kind == "org",
         "code_minutes": max(1, settings.otp_ttl_seconds // 60),
+        "intent_methods": intent_methods,
+        "intent_default": _intent_default(intent_methods, has_signing_password, step, face_ticket),
+        "has_signing_password": has_signing_password,
+        "face_ticket": face_ticket,
         **extra,
     }
     return render(request, "contracts/sign.html", context, status_code=status)
+
+
+def _intent_default(methods: tuple[str, ...], has_password: bool, step: str | None, face_ticket: str | None) -> str:
+    """The intent method the sign form starts with: the one the signer has just prepared, else the handiest."""
+    if face_ticket and "face" in methods:
+        return "face"
+    if step == "intent" and "code" in methods:
+        return "code"
+    if has_password and "password" in methods:
+        return "password"
+    return methods[0]
 
 
 @router.get("/sign/{token}", response_class=HTMLResponse)
@@ -658,6 +678,11 @@ def intent_code_submit(
     return _attempt(request, session, clock, user, token, act)
 
 
+def _secret(form: FormData, name: str) -> str:
+    value = form.get(name, "")  # a password: kept exactly as typed (no stripping)
+    return value[:129] if isinstance(value, str) else ""
+
+
 async def _sign_in(form: FormData, view_fields: list[str]) -> SignIn:
     appearance = _text(form, "appearance") or "text"
     raw = b""
@@ -668,9 +693,12 @@ async def _sign_in(form: FormData, view_fields: list[str]) -> SignIn:
         value = _text(form, f"v_{fid}")
         if value:
             values[fid] = value
+    method = _text(form, "intent_method") or "code"
     return SignIn.model_validate(
         {
-            "code": _text(form, "code")[:12] or "-",
+            "intent_method": method,
+            "code": _text(form, "face_ticket" if method == "face" else "code")[:12] or None,
+            "password": _secret(form, "signing_password") or None,
             "appearance": appearance,
             "handwriting_png_b64": base64.b64encode(raw).decode("ascii") if raw else None,
             "values": values,
@@ -685,11 +713,18 @@ async def sign_submit(
 ) -> Response:
     """Fill the fields, choose the appearance and sign with the intent code."""
     token = token[:120]
-    form = await request.form(max_files=1, max_fields=80)
+    form = await request.form(max_files=2, max_fields=80)
     fields = [k[2:] for k in form if k.startswith("v_")]
     checkboxes = [k[3:] for k in form if k.startswith("cb_")]  # a checkbox field that exists on the form
+    photo = b""
     try:
         data = await _sign_in(form, fields)
+        if data.intent_method == "face" and not data.code:
+            photo = await _upload(form, "face_photo", request.app.state.runtime.settings.identity_max_image_bytes)
+            if not photo:
+                raise InvalidInput(
+                    "请拍摄本人正面照片以完成人脸核验", detail_en="Take a photo of your face for the check"
+                )
     except (ValidationError, QianshuError) as exc:
         error = _invalid(exc) if isinstance(exc, ValidationError) else exc
         return await run_in_threadpool(_sign_page, request, session, clock, user, token, error=error)
@@ -697,6 +732,27 @@ async def sign_submit(
         data.values.setdefault(fid, "false")
 
     def act() -> Response:
+        if photo:  # 人脸核验 first: its single-use ticket then confirms the intent like a code
+            data.code = contracts_service.confirm_face(
+                session=session,
+                clock=clock,
+                token=token,
+                photo=photo,
+                consent=bool(_text(form, "face_consent")),
+                access=_access(request),
+                user_id=_uid(user),
+                context=context,
+            )
+            session.commit()
+        try:
+            return _signed(data)
+        except QianshuError as exc:  # the face check passed: keep its ticket, no second photo needed
+            session.rollback()
+            if data.intent_method != "face" or not data.code:
+                raise
+            return _sign_page(request, session, clock, user, token, error=exc, face_ticket=data.code)
+
+    def _signed(data: SignIn) -> Response:
         contracts_service.sign(
             session=session,
             clock=clock,
@@ -978,5 +1034,7 @@ async def seal_approval_submit(
 
 
 from qianshu.contracts.draft_pages import router as _draft_router  # noqa: E402  (the draft's field placement)
+from qianshu.contracts.integrator_pages import router as _developers_router  # noqa: E402  (/orgs/{id}/developers)
 
 router.include_router(_draft_router)
+router.include_router(_developers_router)

@@ -210,12 +210,39 @@ class AccessRead(BaseModel):
     expires_at: datetime
 
 
-class SignIn(BaseModel):
-    """The signer's submission: field values, appearance and the intent code (签署意愿)."""
+class FaceCheckIn(BaseModel):
+    """A live photo for the face check that confirms the intent to sign (人脸核验), and the consent to it.
+
+    The photo (JPEG or PNG, base64) is compared with the ID record through the identity provider
+    and not stored. `consent` gives the separate consent to process the face (sensitive personal
+    information) when it was not given before.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(min_length=1, max_length=12)
+    photo_b64: str = Field(min_length=1, max_length=7_500_000)
+    consent: bool = False
+
+
+class FaceTicketRead(BaseModel):
+    """The single-use ticket a matching face check earns: send it as `code` with `intent_method` "face"."""
+
+    ticket: str
+
+
+class SignIn(BaseModel):
+    """The signer's submission: field values, appearance and the proof of intent (签署意愿).
+
+    `intent_method` "code" sends the fresh one-time `code`; "password" sends the person's signing
+    `password` (签署密码); "face" sends, as `code`, the ticket a matching face check returned
+    (POST /sign/{token}/face). Which methods are allowed is the operator's `signing_intent_methods`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    intent_method: Literal["code", "password", "face"] = "code"
+    code: str | None = Field(default=None, min_length=1, max_length=12)
+    password: str | None = Field(default=None, min_length=1, max_length=128)
     appearance: Literal["text", "handwriting", "seal"] = "text"
     handwriting_png_b64: str | None = Field(default=None, max_length=3_000_000)
     values: dict[str, str] = Field(default_factory=dict)

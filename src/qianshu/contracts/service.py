@@ -71,6 +71,7 @@ from qianshu.contracts.reminders import (
 )
 from qianshu.contracts.schemas import ContractRead
 from qianshu.contracts.signers import (
+    confirm_face,
     decline,
     grant_access,
     link_pdf,
@@ -92,6 +93,7 @@ __all__ = [
     "RETENTION_JOB",
     "approve_seal_use",
     "cancellation_blockers",
+    "confirm_face",
     "contact_indexes",
     "contract_events",
     "contract_pdf",

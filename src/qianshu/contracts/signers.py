@@ -4,7 +4,9 @@
 2. The signer proves control of that recipient's phone or e-mail with a one-time code (or is
    signed in as the account registered with it); a stolen link alone is worth nothing.
 3. Signing needs the platform's verification level (identity), the recipient's turn in the
-   routing order, the required fields, and a *fresh* one-time code confirming intent. Only then is
+   routing order, the required fields, and a confirmation of intent: a *fresh* one-time code or
+   the person's signing password (签署密码), as the operator's `signing_intent_methods` allows; the
+   trail records which (`contract.intent_confirmed`), never the secret. Only then is
    the signer's custody key used (C4): a PAdES B-T incremental update through the signing domain.
 4. Writers of one contract are serialised (`flow.lock_contract`), so parallel signers each sign
    over the other's update and no signature is lost. The last signature completes the document to
@@ -49,6 +51,7 @@ log = get_logger("qianshu.contracts")
 
 ACCESS_PURPOSE = "contract_access"
 INTENT_PURPOSE = "contract_intent"
+FACE_INTENT_PURPOSE = "contract_intent_face"  # the single-use ticket a matching face check earns
 ACCESS_TTL = timedelta(minutes=30)
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _MAX_TEXT = 500
@@ -220,6 +223,76 @@ def request_intent_code(
     return flow.recipient_read(session, r).contact_masked
 
 
+def confirm_face(
+    *,
+    session: Session,
+    clock: Clock,
+    token: str,
+    photo: bytes,
+    consent: bool = False,
+    access: str | None = None,
+    user_id: str | None = None,
+    context: RequestContext | None = None,
+) -> str:
+    """Check the signer's live photo against their ID record (人脸核验); return a single-use intent ticket.
+
+    The ticket is a one-time code bound to this recipient and account, valid as long as a sent
+    code; `sign` takes it with `intent_method` "face". The provider call and its sharing-register
+    entry happen before this transaction writes anything (identity's `confirm_face`).
+    """
+    from qianshu.accounts import service as accounts_service
+    from qianshu.identity import service as identity_service
+
+    _require_method(session, "face")
+    r = _recipient(session, token)
+    account = _authorise(session, clock, r, access=access, user_id=user_id)
+    if account is None:
+        raise SignerNotRegistered(register_url="/register")
+    flow.require_open(flow.contract_row(session, r.contract_id), clock)
+    identity_service.confirm_face(
+        session=session, clock=clock, user_id=account, photo=photo, consent=consent, object_id=r.id, context=context
+    )
+    issued = accounts_service.issue_code(
+        session=session,
+        clock=clock,
+        purpose=FACE_INTENT_PURPOSE,
+        channel=r.channel,
+        target_bidx=r.id,
+        user_id=account,
+        client_ip=context.ip if context is not None else None,
+    )
+    flow.record(
+        session, clock, r.contract_id, actor=account, action="contract.face_checked", object_id=r.id, context=context
+    )
+    return issued.code
+
+
+def _require_method(session: Session, method: str) -> None:
+    allowed = runtime_of(session).settings.intent_methods
+    if method not in allowed:
+        raise InvalidInput(
+            "该签署意愿确认方式未被启用",
+            detail_en="This way of confirming the intent to sign is not enabled: use " + " or ".join(allowed),
+            allowed=list(allowed),
+        )
+
+
+def intent_options(
+    *, session: Session, clock: Clock, token: str, access: str | None = None, user_id: str | None = None
+) -> tuple[tuple[str, ...], bool]:
+    """Return the allowed intent methods and whether this signer has a signing password."""
+    from qianshu.accounts import service as accounts_service
+
+    methods = runtime_of(session).settings.intent_methods
+    r = _recipient(session, token)
+    try:
+        account = _authorise(session, clock, r, access=access, user_id=user_id)
+    except (SignerAccessRequired, SignerMismatch):
+        return methods, False
+    has = account is not None and accounts_service.has_signing_password(session=session, user_id=account)
+    return methods, has
+
+
 def _check_values(fields: list[ContractField], values: dict[str, str]) -> dict[str, str]:
     own = {f.id: f for f in fields if f.kind not in SIGNATURE_KINDS}
     unknown = sorted(set(values) - set(own))
@@ -313,8 +386,8 @@ def sign(
     cert = pki_service.require_signing_certificate(
         session=session, clock=clock, subject_id=r.org_id if r.kind == "org" and r.org_id else account
     )
-    # The intent code is checked (and consumed) last, right before the key is used.
-    _verify_code(session, clock, r, purpose=INTENT_PURPOSE, code=data.code)
+    # Intent is confirmed last, right before the key is used.
+    _confirm_intent(session, clock, r, account, data, context)
     row = flow.lock_contract(session, r.contract_id)
     session.refresh(r)
     _check_turn(session, clock, row, r)
@@ -325,6 +398,41 @@ def sign(
     else:
         _apply_signature(session, clock, row, r, fields, values, appearance, cert, account, context)
     return view_link(session=session, clock=clock, token=token, user_id=account)
+
+
+def _confirm_intent(
+    session: Session, clock: Clock, r: ContractRecipient, account: str, data: SignIn, context: RequestContext | None
+) -> None:
+    """Check the signer's proof of intent (签署意愿) by the chosen, operator-allowed method."""
+    from qianshu.accounts import service as accounts_service
+
+    _require_method(session, data.intent_method)
+    if data.intent_method == "password":
+        if not data.password:
+            raise InvalidInput("请输入签署密码", detail_en="Enter your signing password")
+        accounts_service.verify_signing_password(
+            session=session, clock=clock, user_id=account, password=data.password, context=context
+        )
+    elif data.intent_method == "face":
+        if not data.code:
+            raise InvalidInput("请先完成人脸核验", detail_en="Take the face check first")
+        accounts_service.verify_code(
+            session=session, clock=clock, purpose=FACE_INTENT_PURPOSE, target_bidx=r.id, code=data.code, user_id=account
+        )
+    else:
+        if not data.code:
+            raise InvalidInput("请输入签署验证码", detail_en="Enter the signing code")
+        _verify_code(session, clock, r, purpose=INTENT_PURPOSE, code=data.code)
+    flow.record(
+        session,
+        clock,
+        r.contract_id,
+        actor=account,
+        action="contract.intent_confirmed",
+        object_id=r.id,
+        data={"method": data.intent_method},
+        context=context,
+    )
 
 
 def _check_turn(session: Session, clock: Clock, row: Contract, r: ContractRecipient) -> None:

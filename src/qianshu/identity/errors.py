@@ -174,6 +174,21 @@ class IdentityRequired(Forbidden):
     title_en = "Real-name verification required"
 
 
+class FaceMismatch(InvalidInput):
+    """A face check did not match the portrait on record (or scored below the threshold)."""
+
+    slug = "face-mismatch"
+    title = "人脸核验未通过"
+    title_en = "The face check did not match"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "人脸核验未通过：请在光线充足处正对镜头重新拍摄，或改用其他方式确认签署意愿",
+            detail_en="The face check did not match: take the photo again facing the camera in good light, "
+            "or confirm another way",
+        )
+
+
 class ProviderUnavailable(ServiceUnavailable):
     """The verification provider failed, timed out, or its circuit breaker is open.
 

@@ -30,7 +30,7 @@ log = get_logger("qianshu.identity")
 CERTIFICATE_JOB = "identity.issue_certificate"
 
 
-def _open(session: Session, person: Person, column: str) -> str:
+def open_column(session: Session, person: Person, column: str) -> str:
     """Return one of a verified person's sealed columns (name, id_number, birth_date) in clear."""
     blob: bytes = getattr(person, f"{column}_enc")
     return unseal(session, user_id=person.user_id, table=PERSON_TABLE, column=column, row_id=person.user_id, blob=blob)
@@ -142,7 +142,7 @@ def ensure_certificate(
         person.certificate_id = current.id
         return current.id
     if name is None:
-        name = _open(session, person, "name")
+        name = open_column(session, person, "name")
     try:
         with session.begin_nested():
             cert = pki_service.issue_person_certificate(session=session, clock=clock, subject_id=user_id, name=name)
@@ -208,7 +208,7 @@ def verified_name(*, session: Session, user_id: str) -> str | None:
     person = session.get(Person, user_id)
     if person is None:
         return None
-    return _open(session, person, "name")
+    return open_column(session, person, "name")
 
 
 def matches_verified_identity(*, session: Session, user_id: str, name: str, id_number: str) -> bool:
@@ -236,7 +236,7 @@ def birth_date_of(session: Session, user_id: str) -> date | None:
     person = session.get(Person, user_id)
     if person is None:
         return None
-    text = _open(session, person, "birth_date")
+    text = open_column(session, person, "birth_date")
     return date.fromisoformat(text)
 
 
@@ -248,8 +248,8 @@ def masked(session: Session, user_id: str) -> tuple[str | None, str | None]:
     if person is None:
         return None, None
     try:
-        name = _open(session, person, "name")
-        number = _open(session, person, "id_number")
+        name = open_column(session, person, "name")
+        number = open_column(session, person, "id_number")
     except vault_service.DataShredded:
         return None, None
     return mask_name(name), mask_id_number(number)
@@ -273,9 +273,9 @@ def personal_section(session: Session, user_id: str) -> DataSection | None:
         number: str | None
         born: str | None
         try:
-            name = _open(session, person, "name")
-            number = _open(session, person, "id_number")
-            born = _open(session, person, "birth_date")
+            name = open_column(session, person, "name")
+            number = open_column(session, person, "id_number")
+            born = open_column(session, person, "birth_date")
         except vault_service.DataShredded:
             name = number = born = None
         fields = [

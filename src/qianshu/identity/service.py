@@ -30,6 +30,7 @@ from qianshu.identity.checks import (
     verify_now,
     withdraw_consent,
 )
+from qianshu.identity.face_intent import confirm_face
 from qianshu.identity.gate import missing_consents
 from qianshu.identity.guardian import (
     confirm_guardian_consent,
@@ -62,6 +63,7 @@ __all__ = [
     "can_sign",
     "cancel_verification",
     "check_name_and_id",
+    "confirm_face",
     "confirm_guardian_consent",
     "decide_review",
     "ensure_certificate",
