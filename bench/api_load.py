@@ -118,6 +118,19 @@ async def _fixed_rate(client: Client, rate: float, seconds: float) -> dict[str, 
     return _summary(results, elapsed) | {"target_per_s": rate}
 
 
+async def _drain(client: Client, limit_s: float = 180) -> None:
+    """Wait until the server has worked off an overloaded phase's backlog (requests the clients gave up on).
+
+    One pair at a time until one answers within a second, so the next phase starts on an idle
+    server instead of inheriting the queue; these pairs are not counted.
+    """
+    deadline = time.perf_counter() + limit_s
+    while time.perf_counter() < deadline:
+        latency, ok = await client.create_and_send()
+        if ok and latency < 1.0:
+            return
+
+
 async def _saturate(client: Client, concurrency: int, seconds: float) -> dict[str, Any]:
     results: list[tuple[float, bool]] = []
     stop = time.perf_counter() + seconds
@@ -243,7 +256,10 @@ async def _load(base: str, args: argparse.Namespace, meter: CpuMeter) -> dict[st
     try:
         for _ in range(20):  # warm-up: connections, caches, first jobs
             await client.create_and_send()
-        rates = [await measured(_fixed_rate(client, float(r), args.seconds)) for r in args.rates.split(",") if r]
+        rates = []
+        for r in (r for r in args.rates.split(",") if r):
+            rates.append(await measured(_fixed_rate(client, float(r), args.seconds)))
+            await _drain(client)
         saturation = await measured(_saturate(client, args.concurrency, args.seconds))
     finally:
         await client.http.aclose()
@@ -295,6 +311,13 @@ def main() -> int:
                 sys.stderr.write((Path(tmp) / "serve.log").read_text(errors="replace")[-3000:])
                 raise
             results = asyncio.run(_load(base, args, CpuMeter(proc.pid, args.database_url, name)))
+            if any(k.split()[-1].startswith("5") for k in results["statuses"]):  # show why, from the app's log
+                failures = [
+                    line
+                    for line in (Path(tmp) / "serve.log").read_text(errors="replace").splitlines()
+                    if '"level": "error"' in line
+                ]
+                sys.stderr.write("\n".join(failures[-20:]) + "\n")
     finally:
         if proc is not None:
             proc.terminate()

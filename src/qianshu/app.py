@@ -23,6 +23,7 @@ from qianshu.core.errors import (
     NotFound,
     PayloadTooLarge,
     QianshuError,
+    ServerBusy,
     dependency_unavailable,
 )
 from qianshu.core.logging import get_logger
@@ -93,6 +94,36 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
 
+class InFlightLimitMiddleware:
+    """Answer 503 `server-busy` (Retry-After: 1) at once when `limit` requests are already in flight.
+
+    Past its capacity a process only queues work: every request waits longer, clients time out and
+    retry, and the requests they gave up on are still worked through, so throughput collapses
+    (bench/api_load.py). Refusing the excess at the door keeps the accepted requests fast and tells
+    the rest to come back. Health, readiness, metrics and static files are never refused.
+    """
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics", "/static/")
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or str(scope.get("path", "")).startswith(self.EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            await _send_problem(scope, send, ServerBusy())
+            return
+        self.in_flight += 1  # one event loop per process: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
 def _too_large(limit: int) -> PayloadTooLarge:
     mb = limit / (1024 * 1024)
     return PayloadTooLarge(f"请求体超过 {mb:g} MB 的上限", detail_en=f"The request body exceeds the {mb:g} MB limit")
@@ -101,14 +132,12 @@ def _too_large(limit: int) -> PayloadTooLarge:
 async def _send_problem(scope: Scope, send: Send, error: QianshuError) -> None:
     import json
 
-    body = json.dumps(error.to_problem(), ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    body = json.dumps(error.to_problem(instance=scope.get("path")), ensure_ascii=False).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    retry = getattr(error, "retry_after", None)
+    if retry:
+        headers.append((b"retry-after", str(retry).encode()))
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -204,8 +233,9 @@ def _unavailable_or_500(request: Request, exc: Exception) -> Response:
 
 def _connection_errors() -> list[type[Exception]]:
     from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    kinds: list[type[Exception]] = [OperationalError, InterfaceError]
+    kinds: list[type[Exception]] = [OperationalError, InterfaceError, PoolTimeout]
     try:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -242,7 +272,8 @@ def create_app(runtime: Runtime, *, start_background: bool = True) -> FastAPI:
         max_bytes=runtime.settings.max_upload_bytes + 64 * 1024,
         max_json_bytes=runtime.settings.max_json_bytes,
     )
-    from qianshu.ops.metrics import MetricsMiddleware  # outermost: times every request, 413s included
+    app.add_middleware(InFlightLimitMiddleware, limit=runtime.settings.max_requests_in_flight)
+    from qianshu.ops.metrics import MetricsMiddleware  # outermost: times every request, 413s and 503s included
 
     app.add_middleware(MetricsMiddleware)
     static = Path(__file__).parent / "web" / "static"

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     demo: bool = True  # create the demo operator account on first start
     max_upload_bytes: int = 50 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
+    # Requests one process works on at once; more get 503 server-busy with Retry-After (0: no limit).
+    max_requests_in_flight: int = 64
     min_age: int = 18
     guardian_path: bool = False
 

@@ -71,7 +71,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # pool of 5, a burst beyond it opened and closed an overflow connection (a new server process
     # and authentication) for every request.
     if "poolclass" not in kwargs:
-        kwargs = {"pool_size": 16, "max_overflow": 16} | kwargs
+        # A request that waits `pool_timeout` for a connection gets 503 server-busy (core/errors.py).
+        kwargs = {"pool_size": 16, "max_overflow": 16, "pool_timeout": 10} | kwargs
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

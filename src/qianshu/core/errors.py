@@ -139,6 +139,22 @@ class ServiceUnavailable(QianshuError):
     title_en = "A dependent service is unavailable"
 
 
+class ServerBusy(ServiceUnavailable):
+    """This process has as much work as it can take (requests in flight, or no free database connection)."""
+
+    slug = "server-busy"
+    title = "服务繁忙，请稍后再试"
+    title_en = "The server is busy"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(
+            "服务繁忙，请求未被处理，请稍后重试",
+            detail_en="The server is busy and did not process the request; retry shortly",
+            retry_after=retry_after,
+        )
+        self.retry_after = retry_after
+
+
 class VerificationFailed(QianshuError):
     """A verification step failed; `step` names it in the standard's vocabulary."""
 
@@ -188,7 +204,8 @@ def dependency_unavailable(exc: BaseException) -> ServiceUnavailable | None:
     """Map a lost database or Redis connection (or one explicitly caused by it) to a 503 problem.
 
     An outage of PostgreSQL or Redis is not a bug of the request: the client gets a clear 503 to
-    retry later, not a 500. Returns None for any other error, other database errors included
+    retry later, not a 500; so is a wait for a pooled connection that timed out (`ServerBusy`,
+    the process is overloaded). Returns None for any other error, other database errors included
     (`database_connection_failed`).
     """
     redis_errors: tuple[type[BaseException], ...] = ()
@@ -199,10 +216,14 @@ def dependency_unavailable(exc: BaseException) -> ServiceUnavailable | None:
         redis_errors = (RedisConnectionError, RedisTimeoutError)
     except ImportError:  # the redis extra is not installed
         pass
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
     seen: BaseException | None = exc
     for _ in range(4):  # the error itself and a few explicit causes (`raise … from exc`)
         if seen is None:
             break
+        if isinstance(seen, PoolTimeout):  # every pooled connection busy for `pool_timeout`: overload
+            return ServerBusy()
         if database_connection_failed(seen):
             return ServiceUnavailable(
                 "数据库暂不可用，请稍后再试", detail_en="The database is unavailable; retry later"
