@@ -33,6 +33,22 @@ def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     return {**settings_overrides, "signing_identity_level": "two_elements"}
 
 
+def _sent_by(new_page: Any, inbox: SmsInbox, sender_phone: str, signer_phone: str) -> tuple[Any, str]:
+    """A new sender sends a template contract to `signer_phone`; return the sender's page and the detail URL."""
+    sender = new_page()
+    register(sender, inbox, phone=sender_phone)
+    contract_from_template(
+        sender,
+        title="咨询服务合同",
+        body=BODY,
+        values={"甲方": "张三", "乙方": "李四", "事项": "咨询服务"},
+        signer=signer_phone,
+    )
+    sender.click("#send-contract")
+    sender.wait_for_selector("#timeline")
+    return sender, sender.url.split("?")[0]
+
+
 def test_signer_sets_a_signing_password_and_signs_with_it(
     new_page: Any, live_server: LiveServer, tmp_path: Path
 ) -> None:
@@ -49,18 +65,7 @@ def test_signer_sets_a_signing_password_and_signs_with_it(
     signer.wait_for_url("**/account*")
     signer.wait_for_selector("#profile")
 
-    sender = new_page()
-    register(sender, inbox, phone=SENDER)
-    contract_from_template(
-        sender,
-        title="咨询服务合同",
-        body=BODY,
-        values={"甲方": "张三", "乙方": "李四", "事项": "咨询服务"},
-        signer=SIGNER,
-    )
-    sender.click("#send-contract")
-    sender.wait_for_selector("#timeline")
-    detail_url = sender.url.split("?")[0]
+    sender, detail_url = _sent_by(new_page, inbox, SENDER, SIGNER)
 
     # the signer is signed in as the recipient's account: the password method is offered and chosen
     signer.goto(signing_link(live_server, inbox, SIGNER))
@@ -91,18 +96,7 @@ def test_signer_confirms_intent_by_face_on_a_phone(
     register(setup, inbox, phone=FACE_SIGNER)
     verify_person(live_server, FACE_SIGNER, "李四", make_id(seq="655"))
     setup.context.close()
-    sender = new_page()
-    register(sender, inbox, phone=FACE_SENDER)
-    contract_from_template(
-        sender,
-        title="咨询服务合同",
-        body=BODY,
-        values={"甲方": "张三", "乙方": "李四", "事项": "咨询"},
-        signer=FACE_SIGNER,
-    )
-    sender.click("#send-contract")
-    sender.wait_for_selector("#timeline")
-    detail_url = sender.url.split("?")[0]
+    sender, detail_url = _sent_by(new_page, inbox, FACE_SENDER, FACE_SIGNER)
 
     phone = new_page(PHONE)
     open_signing_link(phone, live_server, inbox, FACE_SIGNER)

@@ -218,7 +218,9 @@ class FaceCheckIn(BaseModel):
     information) when it was not given before.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"photo_b64": "/9j/4AAQSkZJRgABAQAAAQABAAD…", "consent": True}]}
+    )
 
     photo_b64: str = Field(min_length=1, max_length=7_500_000)
     consent: bool = False
@@ -226,6 +228,8 @@ class FaceCheckIn(BaseModel):
 
 class FaceTicketRead(BaseModel):
     """The single-use ticket a matching face check earns: send it as `code` with `intent_method` "face"."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ticket": "482917"}]})
 
     ticket: str
 

@@ -119,19 +119,32 @@ def _send_code(
     template: str,
     context: RequestContext | None,
 ) -> None:
+    code = _issue_code(session, clock, r, purpose=purpose, user_id=None, context=context)
+    minutes = max(1, runtime_of(session).settings.otp_ttl_seconds // 60)
+    flow.notify_recipient(session, clock, r, template, {"code": code, "minutes": minutes})
+
+
+def _issue_code(
+    session: Session,
+    clock: Clock,
+    r: ContractRecipient,
+    *,
+    purpose: str,
+    user_id: str | None,
+    context: RequestContext | None,
+) -> str:
+    """Return a new one-time code for the recipient (bound to `user_id` when given); the caller delivers it."""
     from qianshu.accounts import service as accounts_service
 
-    issued = accounts_service.issue_code(
+    return accounts_service.issue_code(
         session=session,
         clock=clock,
         purpose=purpose,
         channel=r.channel,
         target_bidx=r.id,
-        user_id=None,
+        user_id=user_id,
         client_ip=context.ip if context is not None else None,
-    )
-    minutes = max(1, runtime_of(session).settings.otp_ttl_seconds // 60)
-    flow.notify_recipient(session, clock, r, template, {"code": issued.code, "minutes": minutes})
+    ).code
 
 
 def _verify_code(session: Session, clock: Clock, r: ContractRecipient, *, purpose: str, code: str) -> None:
@@ -240,7 +253,6 @@ def confirm_face(
     code; `sign` takes it with `intent_method` "face". The provider call and its sharing-register
     entry happen before this transaction writes anything (identity's `confirm_face`).
     """
-    from qianshu.accounts import service as accounts_service
     from qianshu.identity import service as identity_service
 
     _require_method(session, "face")
@@ -252,19 +264,11 @@ def confirm_face(
     identity_service.confirm_face(
         session=session, clock=clock, user_id=account, photo=photo, consent=consent, object_id=r.id, context=context
     )
-    issued = accounts_service.issue_code(
-        session=session,
-        clock=clock,
-        purpose=FACE_INTENT_PURPOSE,
-        channel=r.channel,
-        target_bidx=r.id,
-        user_id=account,
-        client_ip=context.ip if context is not None else None,
-    )
+    ticket = _issue_code(session, clock, r, purpose=FACE_INTENT_PURPOSE, user_id=account, context=context)
     flow.record(
         session, clock, r.contract_id, actor=account, action="contract.face_checked", object_id=r.id, context=context
     )
-    return issued.code
+    return ticket
 
 
 def _require_method(session: Session, method: str) -> None:
