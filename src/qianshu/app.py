@@ -99,8 +99,9 @@ class InFlightLimitMiddleware:
 
     Past its capacity a process only queues work: every request waits longer, clients time out and
     retry, and the requests they gave up on are still worked through, so throughput collapses
-    (bench/api_load.py). Refusing the excess at the door keeps the accepted requests fast and tells
-    the rest to come back. Health, readiness, metrics and static files are never refused.
+    (bench/api_load.py). Refusing the excess at once bounds the queue, so the accepted requests
+    finish instead of timing out, and tells the rest to come back. Health, readiness, metrics and
+    static files are never refused.
     """
 
     EXEMPT = ("/healthz", "/readyz", "/metrics", "/static/")
@@ -266,13 +267,14 @@ def create_app(runtime: Runtime, *, start_background: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     _install_error_handlers(app)
+    # Inside SecurityMiddleware, so a 503 server-busy carries the same security headers as any answer.
+    app.add_middleware(InFlightLimitMiddleware, limit=runtime.settings.max_requests_in_flight)
     app.add_middleware(SecurityMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=runtime.settings.max_upload_bytes + 64 * 1024,
         max_json_bytes=runtime.settings.max_json_bytes,
     )
-    app.add_middleware(InFlightLimitMiddleware, limit=runtime.settings.max_requests_in_flight)
     from qianshu.ops.metrics import MetricsMiddleware  # outermost: times every request, 413s and 503s included
 
     app.add_middleware(MetricsMiddleware)

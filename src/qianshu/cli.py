@@ -126,14 +126,13 @@ def serve(
 
 def worker_app() -> object:
     """The app of one `qianshu serve --workers N` process: what `qianshu serve` does, without the messages."""
-    from qianshu import bootstrap
     from qianshu.app import create_app
     from qianshu.core.logging import configure_logging
 
     configure_logging("INFO")
-    runtime = Runtime(load_settings())
-    bootstrap.prepare(runtime)  # already done by the parent: an at-head no-op, race-safe startup hooks
-    return create_app(runtime)
+    # The parent ran `bootstrap.prepare` once (migrations, keys, CA, schedules) before starting the
+    # workers; components such as the keyring are built lazily here, so nothing is done again.
+    return create_app(Runtime(load_settings()))
 
 
 @db_app.command("upgrade")

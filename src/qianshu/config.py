@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
     # Requests one process works on at once; more get 503 server-busy with Retry-After (0: no limit).
-    max_requests_in_flight: int = 64
+    # The default matches the 40 threads a process runs blocking routes on: more would only queue.
+    max_requests_in_flight: int = 40
     min_age: int = 18
     guardian_path: bool = False
 

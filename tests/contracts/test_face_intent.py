@@ -200,3 +200,29 @@ def test_sign_page_takes_the_photo_with_the_form(
     assert r.status_code == 303 and r.headers["location"].endswith("notice=contracts_signed"), r.text
     methods = [e.data for e in _events(runtime, f"contract:{contract_id}") if e.action == "contract.intent_confirmed"]
     assert methods == [{"method": "face"}]
+
+
+def test_a_second_face_check_replaces_the_ticket_and_a_later_signer_waits_for_the_turn(
+    api: Callable[..., Any], make_person: Callable[..., str], runtime: Runtime, face_allowed: None
+) -> None:
+    make_person(SENDER, verified=False)
+    make_person(SIGNER, name="李四")
+    later = make_person(LOOKALIKE, name="王五")
+    _contract_id, links = _sent(api(SENDER), [_signer(SIGNER, order=1), _signer(LOOKALIKE, order=2, y=200)])
+
+    # not yet this signer's turn: refused before the face leaves the platform
+    r = api(LOOKALIKE).post(
+        f"/api/v1/sign/{links[LOOKALIKE]}/face", json={"photo_b64": _b64(_photo()), "consent": True}
+    )
+    _problem(r, 409, "signer-not-your-turn")
+    assert _sharing(runtime, later) == []
+
+    # a ticket is handed back, not sent: no resend pause, and a new one replaces the old
+    signer = api(SIGNER)
+    face_url, sign_url = f"/api/v1/sign/{links[SIGNER]}/face", f"/api/v1/sign/{links[SIGNER]}/sign"
+    first = signer.post(face_url, json={"photo_b64": _b64(_photo()), "consent": True})
+    second = signer.post(face_url, json={"photo_b64": _b64(_photo())})
+    assert first.status_code == 200 and second.status_code == 200, second.text
+    _problem(signer.post(sign_url, json={"intent_method": "face", "code": first.json()["ticket"]}), 422)
+    done = signer.post(sign_url, json={"intent_method": "face", "code": second.json()["ticket"]})
+    assert done.status_code == 200 and done.json()["recipient"]["status"] == "signed", done.text

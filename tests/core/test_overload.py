@@ -92,10 +92,15 @@ def test_a_pool_timeout_is_server_busy_not_a_500() -> None:
     assert dependency_unavailable(ValueError("not an overload")) is None
 
 
-@pytest.mark.parametrize("limit", [64])
-def test_the_app_installs_the_guard_with_the_setting(runtime: Any, limit: int) -> None:
+def test_the_app_installs_the_guard_with_the_setting_inside_the_security_headers(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from qianshu.app import create_app
+    from qianshu.core.security import SecurityMiddleware
 
+    monkeypatch.setattr(runtime.settings, "max_requests_in_flight", 3)  # not the default: the setting is read
     app = create_app(runtime, start_background=False)
-    found = [m for m in app.user_middleware if m.cls is InFlightLimitMiddleware]
-    assert len(found) == 1 and found[0].kwargs["limit"] == runtime.settings.max_requests_in_flight == limit
+    names = [getattr(m.cls, "__name__", "") for m in app.user_middleware]  # outermost first
+    found = [m for m in app.user_middleware if getattr(m.cls, "__name__", "") == InFlightLimitMiddleware.__name__]
+    assert len(found) == 1 and found[0].kwargs["limit"] == 3
+    assert names.index(SecurityMiddleware.__name__) < names.index(InFlightLimitMiddleware.__name__)

@@ -181,8 +181,13 @@ def test_two_signers_sign_with_a_seal_and_a_drawn_signature_and_the_pdf_verifies
     assert "已清除" in person.inner_text("#signpad-status")
     _draw_signature(person)
     person.evaluate("window.scrollTo(0, 0)")  # keep the sticky header off the pad in the full-page shot
-    shot = screenshot(person, "two-party-handwriting-pad-phone")
-    assert shot.exists()
+    screenshot(person, "two-party-handwriting-pad-phone")
+    ink = person.evaluate(
+        """() => { const c = document.getElementById("signpad-canvas");
+                   const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+                   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+    )
+    assert ink > 200, f"the pad shows only {ink} inked pixels after the second drawing"
     width = person.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the signing page scrolls sideways ({width}px)"
     person.click("#sign-submit")

@@ -67,16 +67,19 @@ def issue_code(
     target_bidx: str,
     user_id: str | None,
     client_ip: str | None,
+    delivered: bool = True,
 ) -> IssuedCode:
-    """Make a new code for `target_bidx`, replacing older ones; refuse resends that come too fast."""
+    """Make a new code for `target_bidx`, replacing older ones; refuse resends that come too fast.
+
+    `delivered=False` is for a code handed back in the answer instead of sent (a face check's
+    ticket): nothing goes out, so the resend pause and the sending quotas do not apply.
+    """
     runtime = runtime_of(session)
     settings = runtime.settings
     now = clock.now()
-    latest = _latest_pending(session, purpose, target_bidx)
+    latest = _latest_pending(session, purpose, target_bidx) if delivered else None
     if latest is not None:
-        wait = int(
-            (as_utc(latest.created_at) + timedelta(seconds=settings.otp_resend_seconds) - now).total_seconds()
-        )
+        wait = int((as_utc(latest.created_at) + timedelta(seconds=settings.otp_resend_seconds) - now).total_seconds())
         if wait > 0:
             raise CodeResendTooSoon(
                 f"验证码已发送，请 {wait} 秒后再重新获取",
@@ -84,9 +87,10 @@ def issue_code(
                 retry_after=wait,
             )
     # Rate limits run in their own transactions: before this one writes anything.
-    enforce(runtime, f"otp:target:{target_bidx}", CODES_PER_TARGET)
-    if client_ip:
-        enforce(runtime, f"otp:client:{client_ip}", CODES_PER_CLIENT)
+    if delivered:
+        enforce(runtime, f"otp:target:{target_bidx}", CODES_PER_TARGET)
+        if client_ip:
+            enforce(runtime, f"otp:client:{client_ip}", CODES_PER_CLIENT)
     session.execute(
         update(OneTimeCode)
         .where(
@@ -141,9 +145,7 @@ def verify_code(
     with runtime.transaction() as counter:
         used_attempts = counter.scalar(
             update(OneTimeCode)
-            .where(
-                OneTimeCode.id == row.id, OneTimeCode.status == PENDING, OneTimeCode.attempts < max_attempts
-            )
+            .where(OneTimeCode.id == row.id, OneTimeCode.status == PENDING, OneTimeCode.attempts < max_attempts)
             .values(attempts=OneTimeCode.attempts + 1)
             .returning(OneTimeCode.attempts)
             .execution_options(synchronize_session=False)

@@ -1027,7 +1027,7 @@ def set_signing_password(
 
     user = _user_or_raise(session, principal.user_id)
     _check_current_password(session, clock, user=user, password=current_password, context=context)
-    sp.check_rule(user, signing_password, session)
+    sp.check_rule(signing_password, login_password=current_password)
     changed = user.signing_password_hash is not None
     user.signing_password_hash = password_hashing(runtime_of(session)).hash(signing_password)
     user.signing_password_set_at = user.updated_at = clock.now()
@@ -1074,8 +1074,10 @@ def issue_code(
     target_bidx: str,
     user_id: str | None = None,
     client_ip: str | None = None,
+    delivered: bool = True,
 ) -> codes.IssuedCode:
-    """Make a one-time code for `target_bidx` under `purpose` (the caller sends it)."""
+    """Make a one-time code for `target_bidx` under `purpose` (the caller sends it, or hands it back:
+    `delivered=False` skips the resend pause and sending quotas)."""
     return codes.issue_code(
         session=session,
         clock=clock,
@@ -1084,6 +1086,7 @@ def issue_code(
         target_bidx=target_bidx,
         user_id=user_id,
         client_ip=client_ip,
+        delivered=delivered,
     )
 
 

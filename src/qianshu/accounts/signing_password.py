@@ -30,9 +30,9 @@ MIN_LENGTH = 6
 MAX_LENGTH = 64
 
 
-def check_rule(user: User, password: str, session: Session) -> None:
+def check_rule(password: str, *, login_password: str) -> None:
     """Refuse a signing password that is too short or long, has control characters, is very
-    common, or is the login password."""
+    common, or is the login password (`login_password`, which the caller has just checked)."""
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         raise WeakPassword(
             f"签署密码长度须为 {MIN_LENGTH}–{MAX_LENGTH} 个字符",
@@ -45,7 +45,7 @@ def check_rule(user: User, password: str, session: Session) -> None:
         raise WeakPassword(
             "该签署密码过于简单，请换一个", detail_en="This signing password is too simple", reason="common"
         )
-    if password_hashing(runtime_of(session)).verify(user.password_hash, password):
+    if password == login_password:
         raise WeakPassword(
             "签署密码不能与登录密码相同",
             detail_en="The signing password must differ from the login password",

@@ -59,8 +59,7 @@ def _page(
     """Render the page (with a one-time secret or an error) for an owner or administrator."""
     session, request, user = acting.session, acting.request, acting.user
     notices: list[Notice] = []
-    if error is not None:
-        session.rollback()
+    if error is not None:  # `attempt` has rolled the failed action back
         locale = str(getattr(request.state, "locale", "zh-CN"))
         notices.append(Notice("error", str(error.to_problem(locale=locale)["detail"])))
         status = error.status
@@ -116,7 +115,7 @@ def create_key(
         chosen = _choices(scopes, SCOPES, "权限", "scope")
         if not chosen:
             raise InvalidInput("请至少选择一项权限", detail_en="Choose at least one scope")
-        if not rate_limit.strip().isdigit():
+        if not (rate_limit.strip().isascii() and rate_limit.strip().isdecimal()):
             raise InvalidInput("每分钟请求上限应为整数", detail_en="The rate limit must be a whole number")
         try:
             data = ApiKeyCreate(org_id=org_id, name=name.strip(), scopes=chosen, rate_limit=int(rate_limit))  # type: ignore[arg-type]  # checked against SCOPES above

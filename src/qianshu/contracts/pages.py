@@ -746,10 +746,11 @@ async def sign_submit(
             session.commit()
         try:
             return _signed(data)
-        except QianshuError as exc:  # the face check passed: keep its ticket, no second photo needed
-            session.rollback()
-            if data.intent_method != "face" or not data.code:
+        except QianshuError as exc:
+            if not photo:  # no fresh ticket: a ticket sent back from the page may be the failure itself
                 raise
+            # The face check of this request passed: keep its fresh ticket, no second photo needed.
+            session.rollback()
             return _sign_page(request, session, clock, user, token, error=exc, face_ticket=data.code)
 
     def _signed(data: SignIn) -> Response:

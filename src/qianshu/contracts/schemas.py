@@ -246,7 +246,7 @@ class SignIn(BaseModel):
 
     intent_method: Literal["code", "password", "face"] = "code"
     code: str | None = Field(default=None, min_length=1, max_length=12)
-    password: str | None = Field(default=None, min_length=1, max_length=128)
+    password: str | None = Field(default=None, min_length=1, max_length=64)  # signing_password.MAX_LENGTH
     appearance: Literal["text", "handwriting", "seal"] = "text"
     handwriting_png_b64: str | None = Field(default=None, max_length=3_000_000)
     values: dict[str, str] = Field(default_factory=dict)

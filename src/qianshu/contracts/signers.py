@@ -132,8 +132,12 @@ def _issue_code(
     purpose: str,
     user_id: str | None,
     context: RequestContext | None,
+    delivered: bool = True,
 ) -> str:
-    """Return a new one-time code for the recipient (bound to `user_id` when given); the caller delivers it."""
+    """Return a new one-time code for the recipient (bound to `user_id` when given).
+
+    The caller sends it (`delivered`), or hands it back in its answer (a face check's ticket).
+    """
     from qianshu.accounts import service as accounts_service
 
     return accounts_service.issue_code(
@@ -144,6 +148,7 @@ def _issue_code(
         target_bidx=r.id,
         user_id=user_id,
         client_ip=context.ip if context is not None else None,
+        delivered=delivered,
     ).code
 
 
@@ -260,11 +265,13 @@ def confirm_face(
     account = _authorise(session, clock, r, access=access, user_id=user_id)
     if account is None:
         raise SignerNotRegistered(register_url="/register")
-    flow.require_open(flow.contract_row(session, r.contract_id), clock)
+    _check_turn(session, clock, flow.contract_row(session, r.contract_id), r)  # before the face leaves
     identity_service.confirm_face(
         session=session, clock=clock, user_id=account, photo=photo, consent=consent, object_id=r.id, context=context
     )
-    ticket = _issue_code(session, clock, r, purpose=FACE_INTENT_PURPOSE, user_id=account, context=context)
+    ticket = _issue_code(
+        session, clock, r, purpose=FACE_INTENT_PURPOSE, user_id=account, context=context, delivered=False
+    )
     flow.record(
         session, clock, r.contract_id, actor=account, action="contract.face_checked", object_id=r.id, context=context
     )

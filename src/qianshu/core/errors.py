@@ -148,8 +148,8 @@ class ServerBusy(ServiceUnavailable):
 
     def __init__(self, retry_after: int = 1) -> None:
         super().__init__(
-            "服务繁忙，请求未被处理，请稍后重试",
-            detail_en="The server is busy and did not process the request; retry shortly",
+            "服务繁忙，请稍后重试",
+            detail_en="The server is busy; retry shortly",
             retry_after=retry_after,
         )
         self.retry_after = retry_after

@@ -450,7 +450,7 @@ def _record_call(
     )
 
 
-def _failure_reason(level: str, outcome: CheckOutcome, threshold: float) -> str | None:
+def failure_reason(level: str, outcome: CheckOutcome, threshold: float) -> str | None:
     """Return None when the outcome verifies the person, else the reason code."""
     if outcome.result == "no_record":
         return "no_record"
@@ -499,7 +499,7 @@ def _apply(
         return
     row.provider_ref = outcome.provider_ref
     row.last_error = None
-    reason = _failure_reason(row.level, outcome, runtime.settings.identity_face_threshold)
+    reason = failure_reason(row.level, outcome, runtime.settings.identity_face_threshold)
     if reason is None:
         assert row.id_number_bidx is not None
         person_records.complete(session, clock, row, elements, bidx=row.id_number_bidx, actor=actor, context=context)

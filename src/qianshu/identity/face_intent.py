@@ -24,6 +24,7 @@ from qianshu.core.logging import get_logger
 from qianshu.core.ratelimit import Limit, enforce
 from qianshu.core.runtime import runtime_of
 from qianshu.identity import levels
+from qianshu.identity.checks import failure_reason
 from qianshu.identity.errors import ConsentRequired, FaceMismatch, IdentityRequired, ProviderUnavailable
 from qianshu.identity.images import check_image
 from qianshu.identity.models import Person
@@ -68,6 +69,11 @@ def confirm_face(
     if not consent and not has_consent:
         raise ConsentRequired([levels.PURPOSE_FACE])
     image = check_image(photo, max_bytes=settings.identity_max_image_bytes)
+    if consent and not has_consent:  # recorded before the face is processed, kept whatever follows
+        with runtime.transaction() as own:
+            privacy_service.grant_consent(
+                session=own, clock=clock, user_id=user_id, purpose=levels.PURPOSE_FACE, context=context
+            )
     enforce(runtime, f"identity.face_intent:{user_id}", Limit(settings.signing_face_checks_per_hour, 3600))
     reference = new_id("fci")
     matcher = face_matcher(runtime)
@@ -85,19 +91,11 @@ def confirm_face(
     except ProviderUnavailable as exc:
         outcome = exc
     sent = outcome.sent if isinstance(outcome, ProviderUnavailable) else True
-    threshold = settings.identity_face_threshold
     matched = (
-        isinstance(outcome, CheckOutcome)
-        and outcome.result == "match"
-        and outcome.score is not None
-        and outcome.score >= threshold
+        isinstance(outcome, CheckOutcome) and failure_reason("face", outcome, settings.identity_face_threshold) is None
     )
     result = outcome.reason if isinstance(outcome, ProviderUnavailable) else ("match" if matched else "mismatch")
     with runtime.transaction() as own:
-        if consent and not has_consent:
-            privacy_service.grant_consent(
-                session=own, clock=clock, user_id=user_id, purpose=levels.PURPOSE_FACE, context=context
-            )
         if sent:
             privacy_service.record_sharing(
                 session=own,

@@ -783,8 +783,6 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
             raise BackupInvalid(
                 "备份文件已损坏、不完整或口令错误", detail_en=f"The backup cannot be read: {exc}"
             ) from None
-        secrets = _restore_format1_secrets(folder, manifest, runtime.settings.secrets_dir)
-        _check_keys(folder, manifest, runtime.settings.secrets_dir)
         engine = runtime.engine
         revision = manifest.get("revision")
         current = db.current_revision(engine)
@@ -798,6 +796,9 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
                 "restore into a new, empty database",
             )
         _ensure_empty(engine)
+        # Only now, with the target known to be fresh, are the backup's secret files put back.
+        secrets = _restore_format1_secrets(folder, manifest, runtime.settings.secrets_dir)
+        _check_keys(folder, manifest, runtime.settings.secrets_dir)
         try:
             rows, shreds = _import_tables(
                 engine,

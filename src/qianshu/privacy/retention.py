@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -265,29 +264,34 @@ def _check_offline_path(runtime: Runtime, out: Path) -> Path:
 
 
 def _write_once(target: Path, pem: bytes) -> None:
-    """Write the private key to `target` (0600) all at once: a crash leaves either no file or the whole key."""
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.part")
+    """Write the private key to a new `target` (0600, never replacing a file); a failed write leaves no file.
+
+    A plain exclusive create, not a temporary file linked into place: the offline media the key is
+    meant for (FAT/exFAT USB sticks) have no hard links.
+    """
+    created = False
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        created = True
         try:
-            os.write(fd, pem)
+            if os.write(fd, pem) != len(pem):
+                raise OSError("short write")
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.link(tmp, target)  # never replaces an existing file
     except FileExistsError:
         raise InvalidInput(
             "该文件已存在，不会覆盖", detail_en="That file exists already; it is never overwritten"
         ) from None
     except OSError:
+        if created:
+            with contextlib.suppress(OSError):
+                target.unlink()
         raise InvalidInput(
             "无法写入私钥文件（请检查目标文件夹的权限和空间），留存密钥未更换",
             detail_en="Could not write the private key file (check the folder's permissions and space); "
             "the retention key was not changed",
         ) from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     with contextlib.suppress(OSError):  # make the new directory entry durable too
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:

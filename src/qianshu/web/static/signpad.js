@@ -85,7 +85,8 @@
     size();
 
     form.addEventListener("submit", function (e) {
-      if (sending || !radio.checked) return;
+      if (sending) { e.preventDefault(); return; }  /* the drawing is on its way: no second submit */
+      if (!radio.checked) return;
       if (!drawn) {
         if (input.files && input.files.length) return;  /* the uploaded image is the alternative */
         e.preventDefault();
@@ -94,12 +95,12 @@
         return;
       }
       e.preventDefault();
+      sending = true;
       canvas.toBlob(function (blob) {
-        if (!blob) { say(pad.getAttribute("data-msg-failed"), true); return; }
+        if (!blob) { sending = false; say(pad.getAttribute("data-msg-failed"), true); return; }
         var transfer = new DataTransfer();
         transfer.items.add(new File([blob], "handwriting.png", { type: "image/png" }));
         input.files = transfer.files;
-        sending = true;
         form.submit();
       }, "image/png");
     });
