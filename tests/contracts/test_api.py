@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.contracts.conftest import Sent
+from tests.support.corpus import corpus_file
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
 SENDER, SIGNER, OTHER = "13900139000", "13800138001", "13800138002"
 BODY = "甲方：{{甲方}}\n乙方：{{乙方}}\n\n双方就{{事项}}达成协议。"
 VALUES = {"甲方": "张三", "乙方": "李四", "事项": "软件开发"}
@@ -182,7 +181,7 @@ def test_bad_requests_answer_problem_json(api: Callable[..., Any], make_person: 
     r = sender.post("/api/v1/documents", content=b"hello", headers={"content-type": "application/pdf"})
     assert 400 <= r.status_code < 500 and r.headers["content-type"].startswith("application/problem+json")
     _problem(sender.post("/api/v1/documents", content=b"%PDF", headers={"content-type": "text/plain"}), 400)
-    enc = (CORPUS / "enc_user_aes128.pdf").read_bytes()
+    enc = corpus_file("enc_user_aes128.pdf")
     r = sender.post("/api/v1/documents", content=enc, headers={"content-type": "application/pdf"})
     assert 400 <= r.status_code < 500 and r.headers["content-type"].startswith("application/problem+json")
     doc = _document(sender)

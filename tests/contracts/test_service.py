@@ -28,9 +28,9 @@ from qianshu.core.runtime import Runtime
 from qianshu.signing import errors as signing_errors
 from qianshu.signing import service as signing_service
 from tests.contracts.conftest import Sent
+from tests.support.corpus import corpus_file
 from tests.support.live import pdfsig_trusting
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
 PHONE_A, PHONE_B, PHONE_C = "13800138001", "13800138002", "13800138003"
 BODY = "甲方：{{甲方}}\n乙方：{{乙方}}\n\n双方就{{事项}}达成如下协议，合同金额人民币{{金额}}元。"
 
@@ -107,7 +107,7 @@ def _status(runtime: Runtime, contract_id: str, owner: str) -> str:
     ],
 )
 def test_upload_refuses_bad_pdfs_and_stores_nothing(runtime: Runtime, name: str, error: type[Exception]) -> None:
-    data = (CORPUS / name).read_bytes()
+    data = corpus_file(name)
     with runtime.transaction() as s, pytest.raises(error):
         contracts_service.upload_document(session=s, clock=runtime.clock, owner_id="usr_" + "a" * 20, data=data)
     with runtime.transaction() as s:
@@ -120,7 +120,7 @@ def test_upload_refuses_a_file_that_is_not_a_pdf(runtime: Runtime) -> None:
 
 
 def test_upload_records_page_boxes_and_keeps_the_file_encrypted(runtime: Runtime) -> None:
-    data = (CORPUS / "valid_simple_pdflatex_4pages.pdf").read_bytes()
+    data = corpus_file("valid_simple_pdflatex_4pages.pdf")
     owner = "usr_" + "b" * 20
     with runtime.transaction() as s:
         doc = contracts_service.upload_document(

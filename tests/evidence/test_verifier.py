@@ -36,6 +36,7 @@ from qianshu.evidence.verifier import STEPS, verify_bundle
 from qianshu.pki import service as pki_service
 from tests.evidence import evidence_support
 from tests.evidence.evidence_support import canonical_manifest, csrf, member, read_zip, rewrite, write_zip
+from tests.support.corpus import corpus_file
 
 client_as = evidence_support.client_as  # the shared fixture
 
@@ -347,9 +348,6 @@ def test_public_verify_page_shows_the_steps(runtime: Runtime, client: object) ->
     assert empty.status_code == 422 and "请上传证据包" in empty.text
 
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
-
-
 @pytest.mark.parametrize(
     "name",
     [
@@ -365,11 +363,8 @@ def test_public_verify_answers_hostile_or_unsigned_pdfs_without_a_500(
     from fastapi.testclient import TestClient
 
     assert isinstance(client, TestClient)
-    path = CORPUS / name
-    if not path.exists():
-        pytest.skip("shared corpus not found")
     res = client.post(
-        "/api/v1/verify", files={"file": (name, path.read_bytes(), "application/pdf")}, headers=csrf(client)
+        "/api/v1/verify", files={"file": (name, corpus_file(name), "application/pdf")}, headers=csrf(client)
     )
     assert res.status_code in (200, 413, 422), res.text
     if res.status_code == 200:

@@ -22,20 +22,12 @@ from qianshu.signing.custody_signer import CustodySigner
 from qianshu.signing.fonts import CjkFont, extract_face
 from qianshu.signing.schemas import Appearance, Rect, TextAppearance
 from tests.signing.pkitools import Issued, MemoryKeyCustody, ThrowawayPki, now_utc
+from tests.support.corpus import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 MINIMAL = CORPUS / "pdf" / "valid_simple_minimal_pyhanko.pdf"
 NOTO_TTC = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 # A valid unified social credit code (check character per GB 32100-2015).
 USCC = "91310000MA1FL8XQ37"
-
-
-def corpus_file(name: str) -> bytes:
-    """Return a corpus PDF's bytes, skipping the test when the shared corpus is absent."""
-    path = CORPUS / "pdf" / name
-    if not path.exists():
-        pytest.skip(f"shared corpus not found at {CORPUS}")
-    return path.read_bytes()
 
 
 @pytest.fixture(scope="session")

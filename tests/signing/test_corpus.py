@@ -19,7 +19,7 @@ import pytest
 
 from qianshu.pki import errors as pki_errors
 from qianshu.signing import errors as signing_errors
-from tests.signing.conftest import CORPUS
+from tests.support.corpus import CORPUS
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = CORPUS / "pdf" / "manifest.tsv"

@@ -8,7 +8,8 @@ from qianshu.core.errors import QianshuError
 from qianshu.signing import errors
 from qianshu.signing.inspection import inspect_pdf, open_pdf
 from qianshu.signing.service import check_pdf_acceptable
-from tests.signing.conftest import MINIMAL, corpus_file
+from tests.signing.conftest import MINIMAL
+from tests.support.corpus import corpus_file
 
 LIMIT = 50 * 1024 * 1024
 

@@ -25,9 +25,10 @@ from qianshu.signing.images import prepare_handwriting_png
 from qianshu.signing.schemas import HandwritingAppearance, PadesLevel, Rect, RevocationStatus, SealAppearance
 from qianshu.signing.seal import render_seal_png
 from qianshu.signing.validation import validate
-from tests.signing.conftest import MINIMAL, NOTO_TTC, PadesKit, corpus_file
+from tests.signing.conftest import MINIMAL, NOTO_TTC, PadesKit
 from tests.signing.pkitools import MemoryKeyCustody, ThrowawayPki, now_utc
 from tests.signing.test_images import handwriting_png
+from tests.support.corpus import corpus_file
 
 
 @pytest.fixture

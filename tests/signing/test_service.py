@@ -32,9 +32,10 @@ from qianshu.signing.schemas import (
     SealAppearance,
     TextAppearance,
 )
-from tests.signing.conftest import MINIMAL, MakeSigner, Signer, corpus_file
+from tests.signing.conftest import MINIMAL, MakeSigner, Signer
 from tests.signing.pkitools import ThrowawayPki, now_utc
 from tests.signing.test_images import handwriting_png
+from tests.support.corpus import corpus_file
 
 BOX = Rect(x1=10, y1=10, x2=200, y2=70)
 
