@@ -81,6 +81,27 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
+    """Insert one row unless it would break a unique constraint; return whether it was inserted.
+
+    One statement (INSERT … ON CONFLICT DO NOTHING on PostgreSQL and SQLite) instead of a look-up,
+    a SAVEPOINT and a retry; a concurrent insert of the same key waits for the other transaction
+    and then does nothing.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(model).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database dialect {dialect}")
+    return bool(session.execute(stmt).rowcount == 1)
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """Open a session, commit on success, roll back on error."""

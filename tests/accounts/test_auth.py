@@ -33,7 +33,7 @@ def _probe_app(app: FastAPI) -> FastAPI:
 
     @app.get("/api/v1/_probe/current")
     def current(user: CurrentUser) -> dict[str, Any]:
-        return {"user": user.user_id, "role": user.role, "label": user.label}
+        return {"user": user.user_id, "role": user.role}
 
     @app.get("/api/v1/_probe/operator")
     def operator(user: OperatorUser) -> dict[str, Any]:
@@ -62,7 +62,6 @@ def test_guards(
         assert c.get("/api/v1/_probe/current", headers=auth).json() == {
             "user": user["user"]["id"],
             "role": "user",
-            "label": "138****5678",
         }
         r = c.get("/api/v1/_probe/operator", headers=auth)
         assert r.status_code == 403 and r.json()["type"].endswith("/forbidden")

@@ -589,15 +589,23 @@ def login_with_sms(
 
 
 def resolve_session(*, session: Session, clock: Clock, token: str) -> Principal | None:
-    """Return who holds `token`, or None when it is unknown, revoked, expired or the user is gone."""
+    """Return who holds `token`, or None when it is unknown, revoked, expired or the user is gone.
+
+    One query per request (the session with its user); nothing is decrypted here, since every
+    request pays for this and no page shows the caller's contact details.
+    """
     if not token or len(token) > 200:
         return None
-    row = session.scalar(select(UserSession).where(UserSession.token_hash == _token_hash(token)))
+    found = session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == _token_hash(token))
+    ).first()
     now = clock.now()
-    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= now:
+    if found is None:
         return None
-    user = _active(session.get(User, row.user_id))
-    if user is None:
+    row, user = found
+    if row.revoked_at is not None or as_utc(row.expires_at) <= now or _active(user) is None:
         return None
     if now - as_utc(row.last_seen_at) >= _SEEN_EVERY:
         # Own short transaction: the request's transaction must stay free of writes until the route runs.
@@ -608,10 +616,7 @@ def resolve_session(*, session: Session, clock: Clock, token: str) -> Principal 
                 .values(last_seen_at=now)
                 .execution_options(synchronize_session=False)
             )
-    phone = _decrypt(session, user, "phone", user.phone_enc)
-    email = _decrypt(session, user, "email", user.email_enc)
-    label = mask_phone(phone) if phone else mask_email(email) if email else user.id
-    return Principal(user_id=user.id, session_id=row.id, role=user.role, label=label)
+    return Principal(user_id=user.id, session_id=row.id, role=user.role)
 
 
 def logout(*, session: Session, clock: Clock, principal: Principal, context: RequestContext | None = None) -> None:

@@ -19,6 +19,7 @@ from qianshu.core.clock import Clock, as_utc
 from qianshu.core.deps import RequestContext
 from qianshu.core.ratelimit import counter_key
 from qianshu.core.runtime import Runtime, runtime_of
+from qianshu.db import insert_if_absent
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,7 @@ def check(*, session: Session, clock: Clock, guard: Guard) -> None:
 
 
 def _insert_if_absent(session: Session, key: str, now: datetime) -> None:
-    values = {"key": key, "failures": 0, "window_start": now, "locked_until": None}
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(LoginThrottle).values(**values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(LoginThrottle).values(**values).on_conflict_do_nothing())
+    insert_if_absent(session, LoginThrottle, {"key": key, "failures": 0, "window_start": now, "locked_until": None})
 
 
 def record_failure(

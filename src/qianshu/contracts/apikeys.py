@@ -202,7 +202,6 @@ def authenticate(*, session: Session, clock: Clock, token: str) -> KeyPrincipal 
         user_id=row.org_id,
         session_id=row.id,
         role=API_KEY_ROLE,
-        label=row.name,
         org_id=row.org_id,
         key_id=row.id,
         scopes=tuple(row.scopes),

@@ -27,12 +27,11 @@ _GATE_EXEMPT = ("/privacy", "/api/v1/privacy", "/logout", "/api/v1/sessions/curr
 
 @dataclass(frozen=True)
 class Principal:
-    """The signed-in user behind a request: public ids and role, plus a masked label to show."""
+    """The signed-in user behind a request: public ids and role (no personal data)."""
 
     user_id: str
     session_id: str
     role: str
-    label: str = ""
 
     @property
     def is_operator(self) -> bool:

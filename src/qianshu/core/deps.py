@@ -1,4 +1,9 @@
-"""FastAPI dependencies shared by every domain: runtime, database session, request context."""
+"""FastAPI dependencies shared by every domain: runtime, database session, request context.
+
+The ones that only read the request are `async def`: FastAPI runs a plain `def` dependency in a
+worker thread, and each such hop costs more than these functions do. Those that touch the
+database (the session, the signed-in user) stay plain functions in the thread pool.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +19,29 @@ from qianshu.core.clock import Clock
 from qianshu.core.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
-    """Return the app's runtime."""
+def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_settings(request: Request) -> Settings:
+async def get_runtime(request: Request) -> Runtime:
+    """Return the app's runtime."""
+    return _runtime(request)
+
+
+async def get_settings(request: Request) -> Settings:
     """Return the settings."""
-    return get_runtime(request).settings
+    return _runtime(request).settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """Return the injected clock."""
-    return get_runtime(request).clock
+    return _runtime(request).clock
 
 
 def get_db(request: Request) -> Iterator[Session]:
     """Yield a session committed when the route returns, rolled back when it raises."""
-    session = get_runtime(request).sessionmaker()
+    session = _runtime(request).sessionmaker()
     try:
         yield session
         session.commit()
@@ -53,7 +62,7 @@ class RequestContext:
     locale: str
 
 
-def get_request_context(request: Request) -> RequestContext:
+async def get_request_context(request: Request) -> RequestContext:
     """Build the request context (set up by the request-id middleware)."""
     return RequestContext(
         request_id=getattr(request.state, "request_id", "-"),
@@ -66,7 +75,7 @@ def get_request_context(request: Request) -> RequestContext:
 def client_ip(request: Request) -> str:
     """Return the client address, trusting X-Forwarded-For only from configured proxies."""
     peer = request.client.host if request.client else "0.0.0.0"  # noqa: S104  # placeholder, not a bind
-    settings = get_settings(request)
+    settings = _runtime(request).settings
     if peer in settings.trusted_proxies:
         forwarded = request.headers.get("x-forwarded-for", "")
         if forwarded:
@@ -92,7 +101,7 @@ class Calling:
         return {"session": self.session, "clock": self.clock, "context": self.context, **named}
 
 
-def get_calling(session: DbSession, clock: ClockDep, context: ContextDep) -> Calling:
+async def get_calling(session: DbSession, clock: ClockDep, context: ContextDep) -> Calling:
     """Bundle the request's session, clock and context."""
     return Calling(session=session, clock=clock, context=context)
 

@@ -6,8 +6,9 @@ import hmac
 import secrets
 
 from fastapi import Request
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qianshu.core.errors import CsrfFailed
 
@@ -23,52 +24,80 @@ _CSP = (
 )
 
 
-class SecurityMiddleware(BaseHTTPMiddleware):
-    """Attach a request id, pick the locale, issue (and at login rotate) the CSRF cookie, set security headers."""
+class SecurityMiddleware:
+    """Attach a request id, pick the locale, issue (and at login rotate) the CSRF cookie, set security headers.
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+    A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware: that one runs the rest of
+    the app in a task of its own with memory streams between them, a cost every request paid.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         import structlog
 
+        request = Request(scope)  # its state lives in the scope, shared with the app's own Request
         request_id = request.headers.get("x-request-id", "")
         if not (0 < len(request_id) <= 64 and request_id.replace("-", "").isalnum()):
             request_id = "req_" + secrets.token_hex(8)
         request.state.request_id = request_id
         request.state.locale = pick_locale(request)
         csrf = request.cookies.get(CSRF_COOKIE)
-        if not csrf or len(csrf) != 43:
+        new_csrf = not csrf or len(csrf) != 43
+        if new_csrf:
             csrf = secrets.token_urlsafe(32)
             request.state.new_csrf = True
         request.state.csrf_token = csrf
+        secure = bool(request.app.state.runtime.settings.cookie_secure)
+        no_store = request.url.path.startswith(("/api", "/account", "/operator"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if _sets_session(headers):  # signed in or out: a token seen before the login is worth nothing now
+                    headers.append("set-cookie", _csrf_cookie(secrets.token_urlsafe(32), secure))
+                elif new_csrf:
+                    headers.append("set-cookie", _csrf_cookie(str(csrf), secure))
+                headers["X-Request-Id"] = request_id
+                for name, value in _HEADERS:
+                    headers.setdefault(name, value)
+                if secure:
+                    headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+                if no_store and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_headers)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
-        runtime = request.app.state.runtime
-        secure = bool(runtime.settings.cookie_secure)
-        if _sets_session(response):  # signed in or out: a token seen before the login is worth nothing now
-            csrf = secrets.token_urlsafe(32)
-            response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, path="/")
-        elif getattr(request.state, "new_csrf", False):
-            response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, path="/")
-        headers = response.headers
-        headers["X-Request-Id"] = request_id
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Content-Security-Policy", _CSP)
-        if secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if "cache-control" not in headers and request.url.path.startswith(("/api", "/account", "/operator")):
-            headers["Cache-Control"] = "no-store"
-        return response
 
 
-def _sets_session(response: Response) -> bool:
+_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Content-Security-Policy", _CSP),
+)
+
+
+def _csrf_cookie(value: str, secure: bool) -> str:
+    """Return the Set-Cookie value of the CSRF cookie (HttpOnly, SameSite=Lax, whole site)."""
+    carrier = Response()
+    carrier.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="lax", secure=secure, path="/")
+    return carrier.headers["set-cookie"]
+
+
+def _sets_session(headers: MutableHeaders) -> bool:
     """Tell whether the response sets or clears the session cookie (a login or a logout)."""
-    return any(value.startswith(f"{SESSION_COOKIE}=") for value in response.headers.getlist("set-cookie"))
+    return any(value.startswith(f"{SESSION_COOKIE}=") for value in headers.getlist("set-cookie"))
 
 
 def pick_locale(request: Request) -> str:

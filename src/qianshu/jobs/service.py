@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qianshu.core.clock import Clock
 from qianshu.core.ids import new_id
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime
+from qianshu.db import insert_if_absent
 from qianshu.jobs.models import Job
 
 log = get_logger("qianshu.jobs")
@@ -55,47 +56,32 @@ def enqueue(
 ) -> str:
     """Add a job in the caller's transaction, so it exists exactly when the change commits.
 
-    With a `dedupe_key` the job is added at most once: a concurrent insert of the same key by
-    another process loses inside a SAVEPOINT and gets the winner's id, the caller's transaction
-    goes on.
+    With a `dedupe_key` the job is added at most once: the insert does nothing when a job with
+    that key exists (a concurrent insert by another process waits for it, then does nothing), and
+    the existing job's id is returned; the caller's transaction goes on either way.
     """
-    if dedupe_key is not None:
-        existing = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
-        if existing:
-            return existing
-        try:
-            with session.begin_nested():
-                return _insert(session, clock, kind, payload, delay, dedupe_key)
-        except IntegrityError:
-            winner = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
-            if winner is None:  # pragma: no cover - the other insert rolled back in between
-                raise
-            return winner
-    return _insert(session, clock, kind, payload, delay, None)
-
-
-def _insert(
-    session: Session,
-    clock: Clock,
-    kind: str,
-    payload: dict[str, Any],
-    delay: timedelta | None,
-    dedupe_key: str | None,
-) -> str:
-    job = Job(
-        id=new_id("job"),
-        kind=kind,
-        payload=payload,
-        status="queued",
-        attempts=0,
-        run_after=clock.now() + (delay or timedelta(0)),
-        created_at=clock.now(),
-        dedupe_key=dedupe_key,
-        request_id=current_request_id(),
-    )
-    session.add(job)
-    session.flush()
-    return job.id
+    now = clock.now()
+    values: dict[str, Any] = {
+        "id": new_id("job"),
+        "kind": kind,
+        "payload": payload,
+        "status": "queued",
+        "attempts": 0,
+        "run_after": now + (delay or timedelta(0)),
+        "created_at": now,
+        "dedupe_key": dedupe_key,
+        "request_id": current_request_id(),
+    }
+    if dedupe_key is None:
+        session.add(Job(**values))
+        session.flush()
+        return str(values["id"])
+    if insert_if_absent(session, Job, values):
+        return str(values["id"])
+    existing = session.scalar(select(Job.id).where(Job.dedupe_key == dedupe_key))
+    if existing is None:  # pragma: no cover - the other insert rolled back in between
+        raise RuntimeError(f"job {dedupe_key} neither inserted nor found")
+    return existing
 
 
 def current_request_id() -> str | None:
@@ -130,38 +116,59 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 2 ** min(attempts, 12) * 5))
 
 
-def _claim(runtime: Runtime) -> str | None:
+@dataclass(frozen=True)
+class _Claimed:
+    """A job this worker holds the lease of, with what running it needs."""
+
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    request_id: str | None
+
+
+def _take(s: Session, condition: Any, now: datetime) -> _Claimed | None:
+    """Lease the job matching `condition` (one UPDATE … RETURNING); None when another worker has it."""
+    taken = s.execute(
+        update(Job)
+        .where(condition)
+        .values(status="running", locked_until=now + _LEASE, attempts=Job.attempts + 1)
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.request_id)
+    ).first()
+    if taken is None:
+        return None
+    return _Claimed(id=taken[0], kind=taken[1], payload=dict(taken[2]), attempts=taken[3], request_id=taken[4])
+
+
+def _claimable(now: datetime) -> Any:
+    return (Job.run_after <= now) & or_(Job.status == "queued", (Job.status == "running") & (Job.locked_until < now))
+
+
+def _claim(runtime: Runtime) -> _Claimed | None:
     now = runtime.clock.now()
     with runtime.transaction() as s:
-        candidate = s.scalar(
-            select(Job.id)
-            .where(
-                Job.run_after <= now,
-                or_(Job.status == "queued", (Job.status == "running") & (Job.locked_until < now)),
-            )
-            .order_by(Job.run_after)
-            .limit(1)
-        )
+        candidate = s.scalar(select(Job.id).where(_claimable(now)).order_by(Job.run_after).limit(1))
         if candidate is None:
             return None
-        claimed = s.execute(
-            update(Job)
-            .where(Job.id == candidate, or_(Job.status == "queued", Job.locked_until < now))
-            .values(status="running", locked_until=now + _LEASE, attempts=Job.attempts + 1)
-        )
-        return candidate if claimed.rowcount == 1 else None  # type: ignore[attr-defined]  # CursorResult
+        return _take(s, (Job.id == candidate) & _claimable(now), now)
 
 
 def run_one(runtime: Runtime, job_id: str) -> bool:
     """Run the claimed job `job_id`; return True when it succeeded."""
-    import structlog
-
     with runtime.transaction() as s:
         job = s.get(Job, job_id)
         assert job is not None
-        kind, payload, attempts, request_id = job.kind, dict(job.payload), job.attempts, job.request_id
-    with structlog.contextvars.bound_contextvars(job_id=job_id, job_kind=kind, request_id=request_id or "-"):
-        return _run_claimed(runtime, job_id, kind, payload, attempts)
+        claimed = _Claimed(
+            id=job_id, kind=job.kind, payload=dict(job.payload), attempts=job.attempts, request_id=job.request_id
+        )
+    return _run(runtime, claimed)
+
+
+def _run(runtime: Runtime, job: _Claimed) -> bool:
+    import structlog
+
+    with structlog.contextvars.bound_contextvars(job_id=job.id, job_kind=job.kind, request_id=job.request_id or "-"):
+        return _run_claimed(runtime, job.id, job.kind, job.payload, job.attempts)
 
 
 def _run_claimed(runtime: Runtime, job_id: str, kind: str, payload: dict[str, Any], attempts: int) -> bool:
@@ -174,23 +181,20 @@ def _run_claimed(runtime: Runtime, job_id: str, kind: str, payload: dict[str, An
             fn(runtime=runtime, session=s, payload=payload)
     except Exception as exc:  # any failure is retried, then dead-lettered
         error = describe_failure(exc)
+    now = runtime.clock.now()
+    done: dict[str, Any]
+    if error is None:
+        done = {"status": "done", "finished_at": now, "last_error": None, "locked_until": None}
+        log.info("job_done", job_id=job_id, kind=kind)
+    elif attempts >= runtime.settings.job_max_attempts:
+        done = {"status": "dead", "finished_at": now, "last_error": error, "locked_until": None}
+        log.warning("job_dead", job_id=job_id, kind=kind, attempts=attempts)
+    else:
+        done = {"status": "queued", "run_after": now + backoff(attempts), "last_error": error, "locked_until": None}
+        log.info("job_retry", job_id=job_id, kind=kind, attempts=attempts)
     with runtime.transaction() as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        now = runtime.clock.now()
-        if error is None:
-            job.status, job.finished_at, job.last_error, job.locked_until = "done", now, None, None
-            log.info("job_done", job_id=job_id, kind=kind)
-            return True
-        job.last_error = error
-        job.locked_until = None
-        if attempts >= runtime.settings.job_max_attempts:
-            job.status, job.finished_at = "dead", now
-            log.warning("job_dead", job_id=job_id, kind=kind, attempts=attempts)
-        else:
-            job.status, job.run_after = "queued", now + backoff(attempts)
-            log.info("job_retry", job_id=job_id, kind=kind, attempts=attempts)
-        return False
+        s.execute(update(Job).where(Job.id == job_id).values(**done).execution_options(synchronize_session=False))
+    return error is None
 
 
 def run_pending(runtime: Runtime, limit: int = 100) -> int:
@@ -198,10 +202,10 @@ def run_pending(runtime: Runtime, limit: int = 100) -> int:
     load_handlers()
     ran = 0
     while ran < limit:
-        job_id = _claim(runtime)
-        if job_id is None:
+        job = _claim(runtime)
+        if job is None:
             break
-        run_one(runtime, job_id)
+        _run(runtime, job)
         ran += 1
     return ran
 
@@ -229,16 +233,7 @@ def claim_job(runtime: Runtime, job_id: str) -> bool:
     """Claim the due job `job_id` for this worker (same lease as the poller); False if not claimable."""
     now = runtime.clock.now()
     with runtime.transaction() as s:
-        claimed = s.execute(
-            update(Job)
-            .where(
-                Job.id == job_id,
-                Job.run_after <= now,
-                or_(Job.status == "queued", (Job.status == "running") & (Job.locked_until < now)),
-            )
-            .values(status="running", locked_until=now + _LEASE, attempts=Job.attempts + 1)
-        )
-        return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]  # CursorResult
+        return _take(s, (Job.id == job_id) & _claimable(now), now) is not None
 
 
 def count_by_status(*, session: Session) -> dict[str, int]:

@@ -70,7 +70,15 @@ class InvalidRecipient(InvalidInput):
 
 def sms_sender(runtime: Runtime) -> SmsSender:
     """Return the runtime's SMS sender (built once from the settings)."""
-    return runtime.component("notify.sms_sender", lambda rt: build_sms_sender(rt.settings, rt.clock))
+    return runtime.component("notify.sms_sender", _build_sms_sender)
+
+
+def _build_sms_sender(runtime: Runtime) -> SmsSender:
+    sender = build_sms_sender(runtime.settings, runtime.clock)
+    close = getattr(sender, "close", None)
+    if close is not None:
+        runtime.on_close(close)
+    return sender
 
 
 def email_sender(runtime: Runtime) -> EmailSender:

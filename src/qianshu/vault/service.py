@@ -29,6 +29,7 @@ from qianshu.core.clock import Clock
 from qianshu.core.ids import new_id
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime, runtime_of
+from qianshu.db import insert_if_absent
 from qianshu.vault import envelope
 from qianshu.vault.errors import DataShredded, KeyMissing, VaultIntegrityError
 from qianshu.vault.keyring import Keyring, open_file_keyring
@@ -121,20 +122,6 @@ def _wrap_context(key_id: str, subject_id: str) -> bytes:
     return envelope.length_prefixed(key_id, subject_id)
 
 
-def _insert_if_absent(session: Session, values: dict[str, object]) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(DataKey).values(**values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(DataKey).values(**values).on_conflict_do_nothing())
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database dialect {dialect}")
-
-
 _ROWS_SEEN = "qianshu.vault.rows_seen"
 
 
@@ -193,8 +180,9 @@ def _active_row(session: Session, subject_id: str) -> DataKey:
         key_id = new_id("dk")
         data_key = os.urandom(envelope.KEY_BYTES)
         kek_id, wrapped = keyring(runtime).wrap(data_key, context=_wrap_context(key_id, subject_id))
-        _insert_if_absent(
+        insert_if_absent(
             session,
+            DataKey,
             {
                 "id": key_id,
                 "subject_id": subject_id,
@@ -271,8 +259,9 @@ def destroy_data_key(*, session: Session, clock: Clock, subject_id: str) -> None
     row = _row_for(session, subject_id)
     now = clock.now()
     if row is None:
-        _insert_if_absent(
+        insert_if_absent(
             session,
+            DataKey,
             {
                 "id": new_id("dk"),
                 "subject_id": subject_id,
@@ -530,8 +519,9 @@ def open_retention_sealer(*, session: Session, clock: Clock, subject_id: str) ->
     nonce = os.urandom(envelope.NONCE_BYTES)
     kek = _retention_kek(eph.exchange(public), eph_pub, recipient, context)
     wrapped = eph_pub + nonce + AESGCM(kek).encrypt(nonce, data_key, context)
-    _insert_if_absent(
+    insert_if_absent(
         session,
+        DataKey,
         {
             "id": key_id,
             "subject_id": subject,
