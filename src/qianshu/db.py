@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -99,7 +100,9 @@ def insert_if_absent(session: Session, model: type[Base], values: dict[str, Any]
         stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database dialect {dialect}")
-    return bool(session.execute(stmt).rowcount == 1)
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT through SQLAlchemy.
+    key = list(sa_inspect(model).primary_key)
+    return session.execute(stmt.returning(*key)).first() is not None
 
 
 @contextmanager

@@ -77,8 +77,9 @@ def record(
     object_id: str | None = None,
     data: dict[str, object] | None = None,
     context: RequestContext | None = None,
+    new_stream: bool = False,
 ) -> str:
-    """Record one event in the contract's audit chain."""
+    """Record one event in the contract's audit chain (`new_stream`: its first, as the contract is created)."""
     return evidence_service.record_event(
         session=session,
         clock=clock,
@@ -88,6 +89,7 @@ def record(
         object_id=object_id or contract_id,
         data=dict(data or {}),
         context=context,
+        new_stream=new_stream,
     )
 
 
@@ -209,8 +211,18 @@ def title_of(session: Session, row: Contract) -> str:
     return open_text(session, table=_TABLE, column="title", row_id=row.id, blob=row.title_enc)
 
 
-def contract_read(session: Session, row: Contract) -> ContractRead:
-    """Return the API view of a contract."""
+def contract_read(
+    session: Session,
+    row: Contract,
+    *,
+    recipients: Sequence[ContractRecipient] | None = None,
+    fields: Sequence[ContractField] | None = None,
+) -> ContractRead:
+    """Return the API view of a contract (with its `recipients` and `fields` when the caller has them)."""
+    if recipients is None:
+        recipients = recipients_of(session, row.id)
+    if fields is None:
+        fields = fields_of(session, row.id)
     return ContractRead(
         id=row.id,
         title=title_of(session, row),
@@ -223,8 +235,8 @@ def contract_read(session: Session, row: Contract) -> ContractRead:
         created_at=row.created_at,
         sent_at=row.sent_at,
         finished_at=row.finished_at,
-        recipients=[recipient_read(session, r) for r in recipients_of(session, row.id)],
-        fields=[field_read(f) for f in fields_of(session, row.id)],
+        recipients=[recipient_read(session, r) for r in recipients],
+        fields=[field_read(f) for f in fields],
     )
 
 
@@ -308,13 +320,18 @@ def check_recipient_fields(
         raise RecipientInvalid("个人签署方不能使用印章", detail_en="Person signers cannot use a seal")
 
 
-def add_field(session: Session, contract_id: str, recipient_id: str, field: FieldIn) -> None:
-    """Add one checked field of a recipient (signature and seal fields are always required)."""
+def new_field(contract_id: str, recipient_id: str, field: FieldIn) -> ContractField:
+    """Return a new row for one checked field of a recipient (signature and seal fields are always required)."""
     place = field.model_dump(include={"kind", "page", "x1", "y1", "x2", "y2"})
     required = field.required or field.kind in SIGNATURE_KINDS
-    session.add(
-        ContractField(id=new_id("fld"), contract_id=contract_id, recipient_id=recipient_id, required=required, **place)
+    return ContractField(
+        id=new_id("fld"), contract_id=contract_id, recipient_id=recipient_id, required=required, **place
     )
+
+
+def add_field(session: Session, contract_id: str, recipient_id: str, field: FieldIn) -> None:
+    """Add one checked field of a recipient (signature and seal fields are always required)."""
+    session.add(new_field(contract_id, recipient_id, field))
 
 
 def create_contract(
@@ -324,8 +341,12 @@ def create_contract(
     owner_id: str,
     data: ContractCreate,
     context: RequestContext | None = None,
+    contract_id: str | None = None,
 ) -> ContractRead:
-    """Create a draft contract with its recipients and fields, all checked before anything is written."""
+    """Create a draft contract with its recipients and fields, all checked before anything is written.
+
+    `contract_id`: the fresh id to use (made here when not given).
+    """
     doc = session.get(ContractDocument, data.document_id) if is_id(data.document_id, "doc") else None
     if doc is None or doc.owner_id != owner_id:
         raise ContractNotFound("未找到该文档", detail_en="No such document")
@@ -346,7 +367,7 @@ def create_contract(
         if key in seen:
             raise RecipientInvalid("同一签署方重复出现", detail_en="The same recipient appears twice")
         seen.add(key)
-    contract_id = new_id("ctr")
+    contract_id = contract_id or new_id("ctr")
     title = " ".join((data.title or "").split()) or _doc_title(session, doc)
     row = Contract(
         id=contract_id,
@@ -361,9 +382,11 @@ def create_contract(
         created_at=now,
     )
     session.add(row)
+    recipients: list[ContractRecipient] = []
+    fields: list[ContractField] = []
     for r, (channel, value) in zip(data.recipients, contacts, strict=True):
         rid = new_id("rcp")
-        session.add(
+        recipients.append(
             ContractRecipient(
                 id=rid,
                 contract_id=contract_id,
@@ -380,8 +403,9 @@ def create_contract(
                 created_at=now,
             )
         )
-        for f in r.fields:
-            add_field(session, contract_id, rid, f)
+        fields += (new_field(contract_id, rid, f) for f in r.fields)
+    session.add_all(recipients)
+    session.add_all(fields)
     session.flush()
     record(
         session,
@@ -397,9 +421,12 @@ def create_contract(
             "orders": sorted({r.routing_order for r in data.recipients if r.role == "signer"}),
         },
         context=context,
+        new_stream=True,
     )
     log.info("contract_created", contract_id=contract_id)
-    return contract_read(session, row)
+    recipients.sort(key=lambda r: (r.routing_order, r.created_at, r.id))  # as recipients_of orders them
+    fields.sort(key=lambda f: f.id)
+    return contract_read(session, row, recipients=recipients, fields=fields)
 
 
 def _doc_title(session: Session, doc: ContractDocument) -> str:
@@ -438,8 +465,8 @@ def lock_contract(session: Session, contract_id: str) -> Contract:
 
 def _new_link(session: Session, row: ContractRecipient) -> str:
     token = new_token()
-    row.token_hash = token_hash(token)
-    row.token_enc = seal_text(session, table=_RCP_TABLE, column="token", row_id=row.id, value=token)
+    sealed = seal_text(session, table=_RCP_TABLE, column="token", row_id=row.id, value=token)  # may autoflush
+    row.token_hash, row.token_enc = token_hash(token), sealed
     return f"{runtime_of(session).settings.public_base_url}/sign/{token}"
 
 
@@ -485,7 +512,7 @@ def send_contract(
         )
     from qianshu.contracts import reminders  # the automatic reminders' first run (contracts/reminders.py)
 
-    reminders.schedule_reminders(session=session, clock=clock, contract_id=contract_id)
+    reminders.schedule_reminders(session=session, clock=clock, contract_id=contract_id, recipients=recipients)
     record(
         session,
         clock,
@@ -497,7 +524,7 @@ def send_contract(
     )
     webhooks.emit(session, clock, row, "contract.sent")
     log.info("contract_sent", contract_id=contract_id)
-    return SentRead(contract=contract_read(session, row), links=links)
+    return SentRead(contract=contract_read(session, row, recipients=recipients), links=links)
 
 
 def _notify(session: Session, clock: Clock, r: ContractRecipient, template: str, params: dict[str, object]) -> None:

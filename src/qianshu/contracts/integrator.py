@@ -96,8 +96,14 @@ def create_contract_once(
     if found is not None:
         session.delete(found)
         session.flush()
+    contract_id = new_id("ctr")  # the record names it from the start: both commit together or not at all
     marker = IdempotencyRecord(
-        id=new_id("idem"), owner_id=owner_id, key_hash=key_hash, request_sha256=body_hash, created_at=now
+        id=new_id("idem"),
+        owner_id=owner_id,
+        key_hash=key_hash,
+        request_sha256=body_hash,
+        contract_id=contract_id,
+        created_at=now,
     )
     session.add(marker)
     try:
@@ -105,9 +111,9 @@ def create_contract_once(
     except IntegrityError:  # a concurrent request with the same key committed first
         session.rollback()  # nothing of this request was written before the marker
         raise IdempotencyKeyInUse() from None
-    read = flow.create_contract(session=session, clock=clock, owner_id=owner_id, data=data, context=context)
-    marker.contract_id = read.id
-    session.flush()
+    read = flow.create_contract(
+        session=session, clock=clock, owner_id=owner_id, data=data, context=context, contract_id=contract_id
+    )
     return read, False
 
 

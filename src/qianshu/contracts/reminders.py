@@ -244,13 +244,19 @@ def _due(
     return auto, deadline
 
 
-def schedule_reminders(*, session: Session, clock: Clock, contract_id: str) -> str | None:
-    """Queue the contract's next reminder run at the earliest moment one is due; return the job id."""
+def schedule_reminders(
+    *, session: Session, clock: Clock, contract_id: str, recipients: list[ContractRecipient] | None = None
+) -> str | None:
+    """Queue the contract's next reminder run at the earliest moment one is due; return the job id.
+
+    `recipients`: the contract's recipients as this transaction has them, when the caller holds them.
+    """
     row = flow.contract_row(session, contract_id)
     if row.status != "sent":
         return None
     policy = _policy(session, contract_id)
-    recipients = flow.recipients_of(session, contract_id)
+    if recipients is None:
+        recipients = flow.recipients_of(session, contract_id)
     moments: list[datetime] = []
     for r in _active(recipients):
         auto, deadline = _due(row, policy, _activated_at(row, recipients, r), _log(session, r.id))

@@ -73,17 +73,26 @@ def record_event(
     object_id: str | None = None,
     data: dict[str, Any] | None = None,
     context: RequestContext | None = None,
+    new_stream: bool = False,
 ) -> str:
-    """Append one event to `stream`'s chain in the caller's transaction; return its id."""
+    """Append one event to `stream`'s chain in the caller's transaction; return its id.
+
+    `new_stream`: the caller just made the object the stream belongs to, under a fresh random id
+    nobody else can know before this transaction commits, so this is the stream's first event and
+    neither the lock nor the look-up of the chain's head is needed (were the stream not new after
+    all, the unique (stream, seq) constraint refuses the second first event).
+    """
     payload = dict(data or {})
     _check_event_input(stream=stream, actor=actor, action=action, object_id=object_id, data=payload)
-    lock_stream(session=session, stream=stream)
-    head = session.execute(
-        select(AuditEvent.seq, AuditEvent.event_hash)
-        .where(AuditEvent.stream == stream)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
+    head = None
+    if not new_stream:
+        lock_stream(session=session, stream=stream)
+        head = session.execute(
+            select(AuditEvent.seq, AuditEvent.event_hash)
+            .where(AuditEvent.stream == stream)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        ).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS_HASH)
     network_log_id = record_network_log(session=session, clock=clock, context=context)
     event_id = new_id("evt")

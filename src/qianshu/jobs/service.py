@@ -73,8 +73,7 @@ def enqueue(
         "request_id": current_request_id(),
     }
     if dedupe_key is None:
-        session.add(Job(**values))
-        session.flush()
+        session.add(Job(**values))  # written with the caller's next flush
         return str(values["id"])
     if insert_if_absent(session, Job, values):
         return str(values["id"])

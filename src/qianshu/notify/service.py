@@ -151,6 +151,7 @@ def _queue(
     from qianshu.jobs import service as jobs_service
 
     message_id = new_id("msg")
+    job_id = jobs_service.enqueue(session=session, clock=clock, kind=DELIVER_JOB, payload={"message_id": message_id})
     row = Message(
         id=message_id,
         channel=channel,
@@ -165,12 +166,9 @@ def _queue(
         status="queued",
         attempts=0,
         created_at=clock.now(),
+        job_id=job_id,  # the job runs once both commit, and finds the message
     )
     session.add(row)
-    session.flush()
-    row.job_id = jobs_service.enqueue(
-        session=session, clock=clock, kind=DELIVER_JOB, payload={"message_id": message_id}
-    )
     session.flush()
     log.info(
         "message_queued",
