@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 RESULTS = Path(__file__).parent / "results"
 EMAIL, PASSWORD = "bench@example.com", "Bench-api-load-2026!"
@@ -191,6 +192,15 @@ class CpuMeter:
         self.app_pid = app_pid
         self.db = create_engine(db_url, isolation_level="AUTOCOMMIT")
         self.db_name = db_name
+        bench_url = make_url(db_url).set(database=db_name).render_as_string(hide_password=False)
+        self.bench_db = create_engine(bench_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    def jobs_due(self) -> int:
+        """Jobs (the signing SMS among them) due but not yet run: work a phase left behind."""
+        with self.bench_db.connect() as c:
+            return int(
+                c.execute(text("SELECT count(*) FROM job WHERE status = 'queued' AND run_after <= now()")).scalar_one()
+            )
 
     def _db_pids(self) -> list[int]:
         with self.db.connect() as c:
@@ -201,7 +211,10 @@ class CpuMeter:
             return [int(r[0]) for r in rows]
 
     def read(self) -> dict[int | str, float]:
-        reading: dict[int | str, float] = {"app": _cpu_seconds([self.app_pid], descendants=True)}
+        reading: dict[int | str, float] = {
+            "app": _cpu_seconds([self.app_pid], descendants=True),
+            "client": time.process_time(),  # this load generator, which shares the machine
+        }
         for pid in self._db_pids():
             reading[pid] = _cpu_seconds([pid], descendants=False)
         return reading
@@ -211,10 +224,12 @@ class CpuMeter:
         if not pairs:
             return {}
         app = after["app"] - before["app"]
-        db = sum(v - before.get(k, 0.0) for k, v in after.items() if k != "app")  # new backends from zero
+        client = after["client"] - before["client"]
+        db = sum(v - before.get(k, 0.0) for k, v in after.items() if k not in ("app", "client"))  # new ones from 0
         return {
             "app_cpu_ms_per_pair": round(1000 * app / pairs, 1),
             "db_cpu_ms_per_pair": round(1000 * db / pairs, 1),
+            "client_cpu_ms_per_pair": round(1000 * client / pairs, 1),
         }
 
 
@@ -256,7 +271,7 @@ async def _load(base: str, args: argparse.Namespace, meter: CpuMeter) -> dict[st
         before = meter.read()
         result: dict[str, Any] = await phase
         ok = result["requests"] - result["errors"]
-        return result | CpuMeter.per_pair(before, meter.read(), ok)
+        return result | CpuMeter.per_pair(before, meter.read(), ok) | {"jobs_due_after": meter.jobs_due()}
 
     try:
         for _ in range(20):  # warm-up: connections, caches, first jobs
@@ -269,6 +284,7 @@ async def _load(base: str, args: argparse.Namespace, meter: CpuMeter) -> dict[st
     finally:
         await client.http.aclose()
         meter.db.dispose()
+        meter.bench_db.dispose()
     return {"fixed_rates": rates, "saturation": saturation, "statuses": dict(client.statuses)}
 
 
@@ -280,6 +296,12 @@ def main() -> int:
     parser.add_argument("--rates", default="25,50", help="comma-separated fixed rates (create+send per s)")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--job-worker",
+        choices=("in-process", "separate"),
+        default="in-process",
+        help="where the jobs (the signing SMS) run: in the app processes, or in one `qianshu worker`",
+    )
     args = parser.parse_args()
 
     name = f"qianshu_bench_{uuid.uuid4().hex[:10]}"
@@ -290,6 +312,7 @@ def main() -> int:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             env = os.environ | {
@@ -309,6 +332,9 @@ def main() -> int:
             )
             serve = [*qianshu, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
             log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115 - closed with the folder
+            if args.job_worker == "separate":  # jobs (the SMS) in a `qianshu worker` of their own
+                env["QIANSHU_WORKER_IN_PROCESS"] = "false"
+                worker = subprocess.Popen([*qianshu, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
             proc = subprocess.Popen(serve, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
                 _wait_ready(base, proc)
@@ -324,6 +350,9 @@ def main() -> int:
                 ]
                 sys.stderr.write("\n".join(failures[-20:]) + "\n")
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
         if proc is not None:
             proc.terminate()
             try:
@@ -337,6 +366,7 @@ def main() -> int:
     results |= {
         "backend": "postgresql",
         "workers": args.workers,
+        "job_worker": args.job_worker,
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
@@ -349,13 +379,15 @@ def main() -> int:
         print(
             f"at {phase['target_per_s']:>5.0f}/s: {phase['achieved_per_s']:>6.1f}/s  p50 {phase['p50_ms']} ms"
             f"  p99 {phase['p99_ms']} ms  errors {phase['errors']}  CPU/pair app {phase.get('app_cpu_ms_per_pair')} ms"
-            f" db {phase.get('db_cpu_ms_per_pair')} ms"
+            f" db {phase.get('db_cpu_ms_per_pair')} ms client {phase.get('client_cpu_ms_per_pair')} ms"
+            f"  jobs due after {phase['jobs_due_after']}"
         )
     sat = results["saturation"]
     print(
         f"saturation ({sat['concurrency']} clients): {sat['achieved_per_s']}/s  p99 {sat['p99_ms']} ms"
         f"  errors {sat['errors']}  CPU/pair app {sat.get('app_cpu_ms_per_pair')} ms"
-        f" db {sat.get('db_cpu_ms_per_pair')} ms"
+        f" db {sat.get('db_cpu_ms_per_pair')} ms client {sat.get('client_cpu_ms_per_pair')} ms"
+        f"  jobs due after {sat['jobs_due_after']}"
     )
     print("answers:", results["statuses"])
     print(f"written to {out}")

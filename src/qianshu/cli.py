@@ -148,7 +148,9 @@ def db_upgrade(data_dir: DataDir = None) -> None:
 @app.command()
 def worker(
     data_dir: DataDir = None,
-    threads: Annotated[int, typer.Option(help="Dramatiq worker threads.")] = 4,
+    threads: Annotated[
+        int | None, typer.Option(help="Jobs run at a time (default: QIANSHU_JOB_WORKER_THREADS).", min=1, max=32)
+    ] = None,
 ) -> None:
     """Run background jobs in the foreground (with QIANSHU_JOBS_BACKEND=dramatiq: consumer + relay)."""
     from qianshu import bootstrap
@@ -163,10 +165,10 @@ def worker(
         from qianshu.jobs import dramatiq_backend
 
         typer.echo(f"dramatiq worker running on queue {runtime.settings.dramatiq_queue}; Ctrl-C to stop")
-        dramatiq_backend.run_worker(runtime, threads=threads)
+        dramatiq_backend.run_worker(runtime, threads=threads or runtime.settings.job_worker_threads)
         return
     typer.echo("worker running; Ctrl-C to stop")
-    jobs_worker.run_forever(runtime)
+    jobs_worker.run_forever(runtime, threads=threads)
 
 
 # --- operations (ops): backup, restore ---------------------------------------------------------

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # --- background jobs ---
     jobs_backend: str = "database"  # database | dramatiq
     worker_in_process: bool = True
+    # Jobs one process runs at a time (PostgreSQL; SQLite runs one): a job mostly waits on a provider
+    # (an SMS gateway), so one thread would deliver a message per round trip however idle the CPU.
+    job_worker_threads: int = Field(default=4, ge=1, le=32)
     job_max_attempts: int = 8
     broker_url: str | None = None  # dramatiq broker: redis://… or amqp://…; default: redis_url
     dramatiq_queue: str = "qianshu"  # queue name on the broker (one per instance)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import select
 
 from qianshu.core.clock import FrozenClock
 from qianshu.core.runtime import Runtime
 from qianshu.jobs import service as jobs_service
 from qianshu.jobs.models import Job
+from qianshu.jobs.worker import InProcessWorker
 
 CALLS: list[dict[str, Any]] = []
 
@@ -91,3 +96,40 @@ def test_stale_running_job_is_reclaimed(runtime: Runtime, clock: FrozenClock) ->
     clock.advance(timedelta(minutes=6))
     assert jobs_service.run_pending(runtime) == 1
     assert CALLS == [{"n": 1}]
+
+
+SLOW: list[tuple[int, str]] = []
+
+
+@jobs_service.handler("test.slow")
+def _slow(*, runtime: Runtime, session: Any, payload: dict[str, Any]) -> None:
+    time.sleep(0.02)  # a provider's round trip: the threads overlap here
+    SLOW.append((payload["n"], threading.current_thread().name))
+
+
+def test_worker_threads_run_each_job_exactly_once(runtime: Runtime, clock: FrozenClock) -> None:
+    SLOW.clear()
+    with runtime.transaction() as s:
+        for n in range(40):
+            jobs_service.enqueue(session=s, clock=clock, kind="test.slow", payload={"n": n})
+    worker = InProcessWorker(runtime, interval=0.05, threads=4)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(SLOW) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # a job run twice would show up now
+    finally:
+        worker.stop()
+    assert sorted(n for n, _ in SLOW) == list(range(40))
+    with runtime.transaction() as s:
+        statuses = s.scalars(select(Job.status).where(Job.kind == "test.slow")).all()
+        assert statuses == ["done"] * 40
+    if runtime.settings.effective_database_url.startswith("postgresql"):
+        assert len({thread for _, thread in SLOW}) > 1  # SKIP LOCKED: the threads took jobs side by side
+
+
+def test_sqlite_worker_runs_one_thread(runtime: Runtime) -> None:
+    worker = InProcessWorker(runtime)
+    sqlite = runtime.settings.effective_database_url.startswith("sqlite")
+    assert len(worker._threads) == (1 if sqlite else runtime.settings.job_worker_threads)

@@ -130,7 +130,7 @@ def record_event(
         )
     )
     session.flush()
-    log.info("audit_event", event_id=event_id, stream=stream, seq=seq, action=action)
+    log.debug("audit_event", event_id=event_id, stream=stream, seq=seq, action=action)  # the row is the record
     return event_id
 
 
@@ -209,9 +209,7 @@ def _ensure_vault_key(session: Session, subject_id: str) -> None:
     keyed.add(subject_id)
 
 
-def _check_event_input(
-    *, stream: str, actor: str, action: str, object_id: str | None, data: dict[str, Any]
-) -> None:
+def _check_event_input(*, stream: str, actor: str, action: str, object_id: str | None, data: dict[str, Any]) -> None:
     if not _STREAM_RE.fullmatch(stream):
         raise ValueError(f"bad audit stream {stream!r}")
     if not _ACTOR_RE.fullmatch(actor):
@@ -273,10 +271,7 @@ def get_event(*, session: Session, event_id: str) -> AuditEventRead | None:
 def chain_head(*, session: Session, stream: str) -> str:
     """Return the hash of `stream`'s newest event (the genesis hash for an empty stream)."""
     head = session.scalar(
-        select(AuditEvent.event_hash)
-        .where(AuditEvent.stream == stream)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
+        select(AuditEvent.event_hash).where(AuditEvent.stream == stream).order_by(AuditEvent.seq.desc()).limit(1)
     )
     return head or chain.GENESIS_HASH
 

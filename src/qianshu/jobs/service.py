@@ -144,12 +144,22 @@ def _claimable(now: datetime) -> Any:
 
 
 def _claim(runtime: Runtime) -> _Claimed | None:
+    """Lease the longest-due job, or None when none is left that another worker is not holding.
+
+    One statement: the oldest due job, skipping rows another worker is claiming right now
+    (PostgreSQL's SKIP LOCKED; SQLite runs one writer at a time), leased and read back.
+    """
     now = runtime.clock.now()
+    oldest = (
+        select(Job.id)
+        .where(_claimable(now))
+        .order_by(Job.run_after)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     with runtime.transaction() as s:
-        candidate = s.scalar(select(Job.id).where(_claimable(now)).order_by(Job.run_after).limit(1))
-        if candidate is None:
-            return None
-        return _take(s, (Job.id == candidate) & _claimable(now), now)
+        return _take(s, (Job.id == oldest) & _claimable(now), now)
 
 
 def run_one(runtime: Runtime, job_id: str) -> bool:
@@ -171,29 +181,34 @@ def _run(runtime: Runtime, job: _Claimed) -> bool:
 
 
 def _run_claimed(runtime: Runtime, job_id: str, kind: str, payload: dict[str, Any], attempts: int) -> bool:
+    """Run the handler; the job is marked done in the handler's own transaction, so both commit or neither."""
     fn = _HANDLERS.get(kind)
-    error: str | None = None
     try:
         if fn is None:
             raise LookupError(f"no handler for job kind {kind}")
         with runtime.transaction() as s:
             fn(runtime=runtime, session=s, payload=payload)
+            _finish(s, job_id, status="done", finished_at=runtime.clock.now(), last_error=None)
     except Exception as exc:  # any failure is retried, then dead-lettered
         error = describe_failure(exc)
-    now = runtime.clock.now()
-    done: dict[str, Any]
-    if error is None:
-        done = {"status": "done", "finished_at": now, "last_error": None, "locked_until": None}
-        log.info("job_done", job_id=job_id, kind=kind)
-    elif attempts >= runtime.settings.job_max_attempts:
-        done = {"status": "dead", "finished_at": now, "last_error": error, "locked_until": None}
-        log.warning("job_dead", job_id=job_id, kind=kind, attempts=attempts)
     else:
-        done = {"status": "queued", "run_after": now + backoff(attempts), "last_error": error, "locked_until": None}
-        log.info("job_retry", job_id=job_id, kind=kind, attempts=attempts)
+        log.debug("job_done", job_id=job_id, kind=kind)
+        return True
+    now = runtime.clock.now()
     with runtime.transaction() as s:
-        s.execute(update(Job).where(Job.id == job_id).values(**done).execution_options(synchronize_session=False))
-    return error is None
+        if attempts >= runtime.settings.job_max_attempts:
+            _finish(s, job_id, status="dead", finished_at=now, last_error=error)
+            log.warning("job_dead", job_id=job_id, kind=kind, attempts=attempts)
+        else:
+            _finish(s, job_id, status="queued", run_after=now + backoff(attempts), last_error=error)
+            log.info("job_retry", job_id=job_id, kind=kind, attempts=attempts)
+    return False
+
+
+def _finish(s: Session, job_id: str, **values: Any) -> None:
+    """End this worker's lease on the job, with its new status."""
+    stmt = update(Job).where(Job.id == job_id).values(locked_until=None, **values)
+    s.execute(stmt.execution_options(synchronize_session=False))
 
 
 def run_pending(runtime: Runtime, limit: int = 100) -> int:

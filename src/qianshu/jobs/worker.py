@@ -1,4 +1,4 @@
-"""The in-process worker: a daemon thread that polls the job queue."""
+"""The in-process worker: daemon threads that poll the job queue."""
 
 from __future__ import annotations
 
@@ -12,29 +12,50 @@ log = get_logger("qianshu.jobs.worker")
 
 
 class InProcessWorker:
-    """Poll for due jobs every `interval` seconds until stopped."""
+    """Poll for due jobs every `interval` seconds until stopped, in `threads` threads.
 
-    def __init__(self, runtime: Runtime, interval: float = 1.0) -> None:
+    Each thread claims one job at a time (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so a slow
+    provider call holds up one thread, not the queue. `threads` defaults to the setting
+    `job_worker_threads`, and to 1 on SQLite, whose writers take turns anyway.
+    """
+
+    def __init__(self, runtime: Runtime, interval: float = 1.0, threads: int | None = None) -> None:
         self.runtime = runtime
         self.interval = interval
+        if threads is None:
+            sqlite = runtime.settings.effective_database_url.startswith("sqlite")
+            threads = 1 if sqlite else runtime.settings.job_worker_threads
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="qianshu-worker", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"qianshu-worker-{i}", daemon=True) for i in range(threads)
+        ]
 
     def start(self) -> None:
-        """Start the thread."""
-        self._thread.start()
+        """Start the threads."""
+        for thread in self._threads:
+            thread.start()
+
+    def is_alive(self) -> bool:
+        """Tell whether the worker's threads run."""
+        return any(thread.is_alive() for thread in self._threads)
 
     def wake(self) -> None:
         """Poll now instead of at the next tick."""
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop the thread and wait for the current job."""
+        """Stop the threads and wait for their current jobs."""
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=30)
+
+    def join(self) -> None:
+        """Wait until the threads end."""
+        for thread in self._threads:
+            thread.join()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -49,7 +70,7 @@ class InProcessWorker:
 def start_in_process(runtime: Runtime) -> InProcessWorker:
     """Start (once) the runtime's in-process worker."""
     worker = runtime.component("jobs.worker", InProcessWorker)
-    if not worker._thread.is_alive() and not worker._stop.is_set():
+    if not worker.is_alive() and not worker._stop.is_set():
         worker.start()
     return worker
 
@@ -61,11 +82,11 @@ def stop_in_process(runtime: Runtime) -> None:
         worker.stop()
 
 
-def run_forever(runtime: Runtime) -> None:
-    """Run the worker in the foreground (`qianshu worker`)."""
-    worker = InProcessWorker(runtime)
+def run_forever(runtime: Runtime, threads: int | None = None) -> None:
+    """Run the worker in the foreground (`qianshu worker`), with `threads` jobs at a time."""
+    worker = InProcessWorker(runtime, threads=threads)
     worker.start()
     try:
-        worker._thread.join()
+        worker.join()
     except KeyboardInterrupt:
         worker.stop()
