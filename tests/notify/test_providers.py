@@ -190,6 +190,18 @@ def test_sandbox_inbox_is_bounded_and_filters_by_phone(sms_sandbox: SmsSandbox, 
     assert [m.text for m in small.messages(phone="13812345678")] == ["3"]
     assert small.messages(phone="13812345678")[0].to == "13812345678"
 
+    def resend(i: int) -> str:
+        body = json.dumps({"message_id": f"m{i}", "to": "13900000000", "text": str(i)}).encode()
+        headers = _signed(clock, body)
+        return small.accept(body=body, timestamp=headers[TIMESTAMP_HEADER], signature=headers[SIGNATURE_HEADER]).id
+
+    assert resend(4) == small.messages()[0].id  # still in the inbox: the same message
+    assert [m.text for m in small.messages()] == ["4", "3", "2"]
+    resend(0)  # dropped out of the inbox long ago: received anew, pushing out the oldest
+    assert [m.text for m in small.messages()] == ["0", "4", "3"]
+    assert resend(2) != ""  # "2" left with that push: new again
+    assert [m.text for m in small.messages()] == ["2", "0", "4"]
+
 
 def test_provider_down_is_a_delivery_error_naming_no_recipient(closed_port: int, clock: FrozenClock) -> None:
     sender = HttpSmsSender(

@@ -21,7 +21,7 @@ from qianshu.contracts.flow import (
     check_field,
     check_recipient_fields,
     contract_read,
-    lock_contract,
+    lock_owned,
     owned_row,
     recipients_of,
     record,
@@ -79,8 +79,7 @@ def _replace(
     placed: Mapping[str, Sequence[FieldIn]],
     context: RequestContext | None,
 ) -> ContractRead:
-    owned_row(session, contract_id, owner_id)
-    row = lock_contract(session, contract_id)
+    row = lock_owned(session, contract_id, owner_id)
     if row.status != "draft":
         raise ContractState(
             "合同已发送，签署区域不能再修改", detail_en="Only a draft's fields can be changed", status_now=row.status

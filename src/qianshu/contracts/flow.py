@@ -463,6 +463,16 @@ def lock_contract(session: Session, contract_id: str) -> Contract:
     return row
 
 
+def lock_owned(session: Session, contract_id: str, owner_id: str) -> Contract:
+    """Lock the sender's contract (see `lock_contract`) and return it; others' contracts look absent."""
+    if not is_id(contract_id, "ctr"):
+        raise ContractNotFound()
+    row = lock_contract(session, contract_id)
+    if row.owner_id != owner_id:
+        raise ContractNotFound()
+    return row
+
+
 def _new_link(session: Session, row: ContractRecipient) -> str:
     token = new_token()
     sealed = seal_text(session, table=_RCP_TABLE, column="token", row_id=row.id, value=token)  # may autoflush
@@ -480,8 +490,7 @@ def send_contract(
     *, session: Session, clock: Clock, owner_id: str, contract_id: str, context: RequestContext | None = None
 ) -> SentRead:
     """Send a draft: mint each signer's link, notify the first group and the CC recipients."""
-    owned_row(session, contract_id, owner_id)
-    row = lock_contract(session, contract_id)
+    row = lock_owned(session, contract_id, owner_id)
     if row.status != "draft":
         raise ContractState("只有草稿可以发送", detail_en="Only a draft can be sent", status_now=row.status)
     now = clock.now()
@@ -512,7 +521,9 @@ def send_contract(
         )
     from qianshu.contracts import reminders  # the automatic reminders' first run (contracts/reminders.py)
 
-    reminders.schedule_reminders(session=session, clock=clock, contract_id=contract_id, recipients=recipients)
+    reminders.schedule_reminders(
+        session=session, clock=clock, contract_id=contract_id, recipients=recipients, at_sending=True
+    )
     record(
         session,
         clock,
@@ -589,8 +600,7 @@ def revoke_contract(
     context: RequestContext | None = None,
 ) -> ContractRead:
     """Revoke (撤回) a draft or sent contract before it completes; tell the recipients."""
-    owned_row(session, contract_id, owner_id)
-    row = lock_contract(session, contract_id)
+    row = lock_owned(session, contract_id, owner_id)
     if row.status not in ("draft", "sent"):
         raise ContractState("合同已结束，不能撤回", detail_en="The contract is finished", status_now=row.status)
     was_sent = row.status == "sent"

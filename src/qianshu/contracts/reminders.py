@@ -149,8 +149,7 @@ def set_reminder_policy(
     context: RequestContext | None = None,
 ) -> RemindersRead:
     """Set the contract's automatic reminders (draft or sent); a sent contract's next run moves to fit."""
-    flow.owned_row(session, contract_id, owner_id)
-    row = flow.lock_contract(session, contract_id)
+    row = flow.lock_owned(session, contract_id, owner_id)
     if row.status not in ("draft", "sent"):
         raise ContractState("合同已结束，不能再设置提醒", detail_en="The contract is finished", status_now=row.status)
     policy = session.get(ContractReminderPolicy, contract_id)
@@ -245,11 +244,17 @@ def _due(
 
 
 def schedule_reminders(
-    *, session: Session, clock: Clock, contract_id: str, recipients: list[ContractRecipient] | None = None
+    *,
+    session: Session,
+    clock: Clock,
+    contract_id: str,
+    recipients: list[ContractRecipient] | None = None,
+    at_sending: bool = False,
 ) -> str | None:
     """Queue the contract's next reminder run at the earliest moment one is due; return the job id.
 
     `recipients`: the contract's recipients as this transaction has them, when the caller holds them.
+    `at_sending`: the contract is being sent right now, so nobody has been written to since.
     """
     row = flow.contract_row(session, contract_id)
     if row.status != "sent":
@@ -259,7 +264,8 @@ def schedule_reminders(
         recipients = flow.recipients_of(session, contract_id)
     moments: list[datetime] = []
     for r in _active(recipients):
-        auto, deadline = _due(row, policy, _activated_at(row, recipients, r), _log(session, r.id))
+        log_rows = [] if at_sending else _log(session, r.id)
+        auto, deadline = _due(row, policy, _activated_at(row, recipients, r), log_rows)
         moments += [m for m in (auto, deadline) if m is not None]
     if not moments:
         return None
@@ -351,8 +357,7 @@ def remind_now(
     context: RequestContext | None = None,
 ) -> RemindRead:
     """Remind the signers whose turn it is (or the one named) now, each at most once per interval."""
-    flow.owned_row(session, contract_id, owner_id)
-    row = flow.lock_contract(session, contract_id)
+    row = flow.lock_owned(session, contract_id, owner_id)
     now = clock.now()
     if row.status != "sent" or flow.is_overdue(row, now):
         raise ContractState(

@@ -7,12 +7,13 @@ database (the session, the signed-in user) stay plain functions in the thread po
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from qianshu.config import Settings
 from qianshu.core.clock import Clock
@@ -39,15 +40,34 @@ async def get_clock(request: Request) -> Clock:
     return _runtime(request).clock
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """Yield a session committed when the route returns, rolled back when it raises."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """Yield a session committed when the route returns, rolled back when it raises.
+
+    Opening a session touches no connection, so it happens here on the event loop; only the
+    commit (or rollback) at the end goes to a worker thread.
+    """
     session = _runtime(request).sessionmaker()
     try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_discard, session)
+        raise
+    await run_in_threadpool(_commit, session)
+
+
+def _commit(session: Session) -> None:
+    try:
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.close()
+
+
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
     finally:
         session.close()
 

@@ -3,7 +3,7 @@
 A scheduled run is an ordinary job whose `dedupe_key` names the schedule and slot
 (e.g. `storage.sweep_orphans:2025-01-31`). The key is unique in the `job` table, so however many
 app processes and workers try to queue the same slot at once, one row wins; the others get its
-id back. The insert runs in a SAVEPOINT (`jobs.service.enqueue`), so losing the race never aborts
+id back. The insert is an INSERT … ON CONFLICT DO NOTHING (`jobs.service.enqueue`), so losing the race never aborts
 the caller's transaction.
 """
 
@@ -42,7 +42,7 @@ def schedule_once(
 ) -> str:
     """Queue `kind` for `run_at` unless that slot is queued already (by any process); return the job id."""
     delay = max(run_at - clock.now(), timedelta(0))
-    return jobs_service.enqueue(  # deduplicated inside a SAVEPOINT: losing the race is not an error
+    return jobs_service.enqueue(  # deduplicated by ON CONFLICT DO NOTHING: losing the race is not an error
         session=session,
         clock=clock,
         kind=kind,

@@ -61,6 +61,7 @@ class SandboxSmsProvider:
         self._clock = clock
         self._max_skew = max_skew_seconds
         self._inbox: deque[_Received] = deque(maxlen=capacity)
+        self._by_message: dict[str, str] = {}  # message_id -> our id, for the messages in the inbox
         self._lock = threading.Lock()
 
     def accept(self, *, body: bytes, timestamp: str | None, signature: str | None) -> SandboxAccepted:
@@ -75,9 +76,9 @@ class SandboxSmsProvider:
         )
         data = read_json_body(SandboxSmsIn, body)
         with self._lock:
-            for seen in self._inbox:
-                if seen.message_id == data.message_id:
-                    return SandboxAccepted(id=seen.id)
+            seen = self._by_message.get(data.message_id)
+            if seen is not None:
+                return SandboxAccepted(id=seen)
             received = _Received(
                 id=new_id("sbx"),
                 message_id=data.message_id,
@@ -85,7 +86,10 @@ class SandboxSmsProvider:
                 text=data.text,
                 received_at=self._clock.now(),
             )
+            if len(self._inbox) == self._inbox.maxlen:  # the oldest drops out of the inbox
+                self._by_message.pop(self._inbox[0].message_id, None)
             self._inbox.append(received)
+            self._by_message[received.message_id] = received.id
         return SandboxAccepted(id=received.id)
 
     def messages(self, *, phone: str | None = None, limit: int = INBOX_SIZE) -> list[SandboxSmsRead]:
@@ -100,6 +104,7 @@ class SandboxSmsProvider:
         """Forget every message."""
         with self._lock:
             self._inbox.clear()
+            self._by_message.clear()
 
 
 def _build_local(runtime: Runtime) -> SandboxSmsProvider:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +171,42 @@ def _shredded(subject_id: str) -> DataShredded:
 
 def ensure_data_key(*, session: Session, subject_id: str) -> None:
     """Create the subject's data key unless it exists; raise DataShredded if it was destroyed."""
-    _active_row(session, subject_id)
+    if _platform_key(session, subject_id) is None:
+        _active_row(session, subject_id)
+
+
+class _PlatformKey:
+    """The platform subject's data key, unwrapped once per process (`vault.platform_key`).
+
+    Nearly every write seals something under the platform subject (contract titles and contacts,
+    messages, network logs): reading and unwrapping its key row in every transaction was a query
+    and a key unwrap per request. The platform key is never shredded (it keeps what outlives the
+    accounts) and re-wrapping it under a new KEK leaves the data key itself unchanged, so the
+    unwrapped key stays valid for the life of the process; the KEK ring sits in the same memory.
+    Only a row already committed is kept: it is read in a transaction of its own.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple[str, bytes] | None = None  # (key id, data key)
+
+
+def _platform_key(session: Session, subject_id: str) -> tuple[str, bytes] | None:
+    """Return the platform subject's committed (key id, data key), or None (another subject, or none yet)."""
+    if subject_id != SYSTEM_SUBJECT:
+        return None
+    runtime = runtime_of(session)
+    held = runtime.component("vault.platform_key", lambda _rt: _PlatformKey())
+    if held.key is not None:
+        return held.key
+    with held.lock:
+        if held.key is None:
+            with runtime.transaction() as s:
+                row = s.scalar(select(DataKey).where(DataKey.subject_id == SYSTEM_SUBJECT))
+                if row is None or row.status != _ACTIVE or row.wrapped_key is None or row.kek_id is None:
+                    return None  # made (and then kept) by the first transaction that seals something
+                held.key = (row.id, _data_key(s, row))
+    return held.key
 
 
 def _active_row(session: Session, subject_id: str) -> DataKey:
@@ -208,14 +244,21 @@ def _data_key(session: Session, row: DataKey) -> bytes:
 
 def encrypt_bytes(*, session: Session, subject_id: str, table: str, column: str, row_id: str, value: bytes) -> bytes:
     """Seal `value` under the subject's data key, bound to table, column and row."""
-    row = _active_row(session, subject_id)
     place = envelope.Place(subject_id=subject_id, table=table, column=column, row_id=row_id)
+    platform = _platform_key(session, subject_id)
+    if platform is not None:
+        return envelope.seal(key=platform[1], key_id=platform[0], place=place, plaintext=value)
+    row = _active_row(session, subject_id)
     return envelope.seal(key=_data_key(session, row), key_id=row.id, place=place, plaintext=value)
 
 
 def decrypt_bytes(*, session: Session, subject_id: str, table: str, column: str, row_id: str, blob: bytes) -> bytes:
     """Open a sealed value; raise DataShredded after shredding, VaultIntegrityError when misplaced."""
     parsed = envelope.parse(bytes(blob))
+    platform = _platform_key(session, subject_id)
+    if platform is not None and platform[0] == parsed.key_id:
+        place = envelope.Place(subject_id=subject_id, table=table, column=column, row_id=row_id)
+        return envelope.open_envelope(key=platform[1], envelope=parsed, place=place)
     row = _row_by_id(session, parsed.key_id)
     if row is None or row.subject_id != subject_id:
         raise VaultIntegrityError("密文不属于该主体", detail_en="The ciphertext belongs to another subject")
@@ -256,6 +299,8 @@ def is_shredded(*, session: Session, subject_id: str) -> bool:
 
 def destroy_data_key(*, session: Session, clock: Clock, subject_id: str) -> None:
     """Erase the subject's data key, leaving a tombstone so no new key is ever made for them."""
+    if subject_id == SYSTEM_SUBJECT:  # it seals what outlives the accounts, and processes hold it (_PlatformKey)
+        raise ValueError("the platform subject's data key is never destroyed")
     row = _row_for(session, subject_id)
     now = clock.now()
     if row is None:
