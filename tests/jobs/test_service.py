@@ -133,3 +133,25 @@ def test_sqlite_worker_runs_one_thread(runtime: Runtime) -> None:
     worker = InProcessWorker(runtime)
     sqlite = runtime.settings.effective_database_url.startswith("sqlite")
     assert len(worker._threads) == (1 if sqlite else runtime.settings.job_worker_threads)
+
+
+def test_a_committed_job_wakes_the_worker_at_once(runtime: Runtime, clock: FrozenClock) -> None:
+    from qianshu.jobs.worker import start_in_process, stop_in_process
+
+    SLOW.clear()
+    jobs_service.load_handlers()  # imported now, so the threads' first poll is quick
+    runtime.set_component("jobs.worker", InProcessWorker(runtime, interval=600, threads=2))
+    start_in_process(runtime)
+    try:
+        time.sleep(1)  # the threads' first poll found nothing; the next tick is ten minutes away
+        with runtime.transaction() as s:  # rolled back: nothing to run, no wake-up kept for later
+            jobs_service.enqueue(session=s, clock=clock, kind="test.slow", payload={"n": -1})
+            s.rollback()
+        with runtime.transaction() as s:
+            jobs_service.enqueue(session=s, clock=clock, kind="test.slow", payload={"n": 1})
+        deadline = time.monotonic() + 10
+        while not SLOW and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop_in_process(runtime)
+    assert [n for n, _ in SLOW] == [1]

@@ -22,6 +22,8 @@ log = get_logger("qianshu.jobs")
 Handler = Callable[..., None]
 _HANDLERS: dict[str, Handler] = {}
 _LEASE = timedelta(minutes=5)
+#: Set in `Session.info` when a transaction queued a job that is due at once (see jobs/worker.py).
+DUE_NOW = "qianshu.jobs.due_now"
 
 
 class RetryLater(Exception):  # a signal, not an error
@@ -72,6 +74,8 @@ def enqueue(
         "dedupe_key": dedupe_key,
         "request_id": current_request_id(),
     }
+    if delay is None or delay <= timedelta(0):
+        session.info[DUE_NOW] = True  # a worker in this process starts on it once the caller commits
     if dedupe_key is None:
         session.add(Job(**values))  # written with the caller's next flush
         return str(values["id"])

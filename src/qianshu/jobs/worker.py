@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime
 from qianshu.jobs import service
@@ -26,7 +29,7 @@ class InProcessWorker:
             sqlite = runtime.settings.effective_database_url.startswith("sqlite")
             threads = 1 if sqlite else runtime.settings.job_worker_threads
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = threading.Condition()
         self._threads = [
             threading.Thread(target=self._loop, name=f"qianshu-worker-{i}", daemon=True) for i in range(threads)
         ]
@@ -41,13 +44,24 @@ class InProcessWorker:
         return any(thread.is_alive() for thread in self._threads)
 
     def wake(self) -> None:
-        """Poll now instead of at the next tick."""
-        self._wake.set()
+        """Have one idle thread poll now instead of at its next tick."""
+        with self._wake:
+            self._wake.notify()
+
+    def after_commit(self, session: Session) -> None:
+        """Wake a thread when the committed transaction queued a job due now (a session event)."""
+        if session.info.pop(service.DUE_NOW, False):
+            self.wake()
+
+    def after_rollback(self, session: Session) -> None:
+        """Forget the jobs a rolled-back transaction queued (a session event)."""
+        session.info.pop(service.DUE_NOW, None)
 
     def stop(self) -> None:
         """Stop the threads and wait for their current jobs."""
         self._stop.set()
-        self._wake.set()
+        with self._wake:
+            self._wake.notify_all()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=30)
@@ -63,14 +77,22 @@ class InProcessWorker:
                 service.run_pending(self.runtime)
             except Exception as exc:  # keep polling after a database hiccup
                 log.warning("worker_poll_failed", error_type=type(exc).__name__)
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            with self._wake:
+                if not self._stop.is_set():
+                    self._wake.wait(self.interval)
 
 
 def start_in_process(runtime: Runtime) -> InProcessWorker:
-    """Start (once) the runtime's in-process worker."""
+    """Start (once) the runtime's in-process worker.
+
+    Besides polling every `interval`, a thread starts at once when a transaction of this process
+    commits a job that is due now (an SMS code, a signing link): the job waits neither for the next
+    tick nor for a burst of jobs gathered over it.
+    """
     worker = runtime.component("jobs.worker", InProcessWorker)
     if not worker.is_alive() and not worker._stop.is_set():
+        event.listen(runtime.sessionmaker, "after_commit", worker.after_commit)
+        event.listen(runtime.sessionmaker, "after_rollback", worker.after_rollback)
         worker.start()
     return worker
 
@@ -79,6 +101,9 @@ def stop_in_process(runtime: Runtime) -> None:
     """Stop the runtime's in-process worker if it runs."""
     worker = runtime._components.get("jobs.worker")
     if isinstance(worker, InProcessWorker):
+        for name, fn in (("after_commit", worker.after_commit), ("after_rollback", worker.after_rollback)):
+            if event.contains(runtime.sessionmaker, name, fn):
+                event.remove(runtime.sessionmaker, name, fn)
         worker.stop()
 
 
