@@ -112,6 +112,7 @@ def test_worker_threads_run_each_job_exactly_once(runtime: Runtime, clock: Froze
     with runtime.transaction() as s:
         for n in range(40):
             jobs_service.enqueue(session=s, clock=clock, kind="test.slow", payload={"n": n})
+    jobs_service.load_handlers()  # imported once, before the threads race for the import lock
     worker = InProcessWorker(runtime, interval=0.05, threads=4)
     worker.start()
     try:
@@ -155,3 +156,15 @@ def test_a_committed_job_wakes_the_worker_at_once(runtime: Runtime, clock: Froze
     finally:
         stop_in_process(runtime)
     assert [n for n, _ in SLOW] == [1]
+
+
+def test_a_claim_leases_at_most_its_batch(runtime: Runtime, clock: FrozenClock) -> None:
+    with runtime.transaction() as s:
+        for n in range(10):
+            jobs_service.enqueue(session=s, clock=clock, kind="test.ok", payload={"n": n})
+    first = jobs_service._claim(runtime, 4)
+    second = jobs_service._claim(runtime, 4)
+    assert len(first) == 4 and len(second) == 4 and not {j.id for j in first} & {j.id for j in second}
+    with runtime.transaction() as s:
+        statuses = s.scalars(select(Job.status).where(Job.kind == "test.ok")).all()
+    assert sorted(statuses) == ["queued"] * 2 + ["running"] * 8

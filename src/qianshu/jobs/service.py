@@ -22,6 +22,7 @@ log = get_logger("qianshu.jobs")
 Handler = Callable[..., None]
 _HANDLERS: dict[str, Handler] = {}
 _LEASE = timedelta(minutes=5)
+_BATCH = 4  # jobs a worker thread leases at once: one claim for several jobs when many are due
 #: Set in `Session.info` when a transaction queued a job that is due at once (see jobs/worker.py).
 DUE_NOW = "qianshu.jobs.due_now"
 
@@ -130,40 +131,41 @@ class _Claimed:
     request_id: str | None
 
 
-def _take(s: Session, condition: Any, now: datetime) -> _Claimed | None:
-    """Lease the job matching `condition` (one UPDATE … RETURNING); None when another worker has it."""
+def _take(s: Session, condition: Any, now: datetime) -> list[_Claimed]:
+    """Lease the jobs matching `condition` (one UPDATE … RETURNING), oldest first; those another worker has are left."""
     taken = s.execute(
         update(Job)
         .where(condition)
         .values(status="running", locked_until=now + _LEASE, attempts=Job.attempts + 1)
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.request_id)
-    ).first()
-    if taken is None:
-        return None
-    return _Claimed(id=taken[0], kind=taken[1], payload=dict(taken[2]), attempts=taken[3], request_id=taken[4])
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.request_id, Job.run_after)
+    ).all()
+    return [_Claimed(id=row[0], kind=row[1], payload=dict(row[2]), attempts=row[3], request_id=row[4]) for row in taken]
 
 
 def _claimable(now: datetime) -> Any:
     return (Job.run_after <= now) & or_(Job.status == "queued", (Job.status == "running") & (Job.locked_until < now))
 
 
-def _claim(runtime: Runtime) -> _Claimed | None:
-    """Lease the longest-due job, or None when none is left that another worker is not holding.
+def _claim(runtime: Runtime, most: int) -> list[_Claimed]:
+    """Lease up to `most` of the longest-due jobs; none when none is left that another worker is not holding.
 
-    One statement: the oldest due job, skipping rows another worker is claiming right now
+    One statement: the oldest due jobs, skipping rows another worker is claiming right now
     (PostgreSQL's SKIP LOCKED; SQLite runs one writer at a time), leased and read back.
     """
     now = runtime.clock.now()
+    # A MATERIALIZED CTE, not `id IN (subquery)`: PostgreSQL may run such a subquery again for each
+    # row it updates, and with SKIP LOCKED every run finds other rows, so LIMIT would bound nothing.
     oldest = (
         select(Job.id)
         .where(_claimable(now))
         .order_by(Job.run_after)
-        .limit(1)
+        .limit(most)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        .cte("oldest")
+        .prefix_with("MATERIALIZED")
     )
     with runtime.transaction() as s:
-        return _take(s, (Job.id == oldest) & _claimable(now), now)
+        return _take(s, Job.id.in_(select(oldest.c.id)) & _claimable(now), now)
 
 
 def run_one(runtime: Runtime, job_id: str) -> bool:
@@ -220,11 +222,12 @@ def run_pending(runtime: Runtime, limit: int = 100) -> int:
     load_handlers()
     ran = 0
     while ran < limit:
-        job = _claim(runtime)
-        if job is None:
+        batch = _claim(runtime, min(_BATCH, limit - ran))
+        for job in batch:
+            _run(runtime, job)
+        ran += len(batch)
+        if len(batch) < _BATCH:  # the queue had no more: no empty claim to find that out
             break
-        _run(runtime, job)
-        ran += 1
     return ran
 
 
@@ -251,7 +254,7 @@ def claim_job(runtime: Runtime, job_id: str) -> bool:
     """Claim the due job `job_id` for this worker (same lease as the poller); False if not claimable."""
     now = runtime.clock.now()
     with runtime.transaction() as s:
-        return _take(s, (Job.id == job_id) & _claimable(now), now) is not None
+        return bool(_take(s, (Job.id == job_id) & _claimable(now), now))
 
 
 def count_by_status(*, session: Session) -> dict[str, int]:
