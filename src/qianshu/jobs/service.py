@@ -226,7 +226,7 @@ def run_pending(runtime: Runtime, limit: int = 100) -> int:
         for job in batch:
             _run(runtime, job)
         ran += len(batch)
-        if len(batch) < _BATCH:  # the queue had no more: no empty claim to find that out
+        if not batch:  # asked again even after a short batch: a job may have queued the next one
             break
     return ran
 

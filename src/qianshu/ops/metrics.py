@@ -20,8 +20,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from sqlalchemy import column, func, select, table
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from qianshu.core.asgi import HttpMiddleware
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime
 
@@ -83,16 +84,11 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Time every HTTP request and record it under its route template and status."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, then record its duration under its route and status."""
         started = time.perf_counter()
         status = 500
 
