@@ -350,11 +350,16 @@ def main() -> int:
                 ]
                 sys.stderr.write("\n".join(failures[-20:]) + "\n")
     finally:
+        for child in (worker, proc):
+            if child is not None:
+                child.terminate()
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=30)
         if proc is not None:
-            proc.terminate()
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:  # uvicorn's workers may linger on open keep-alives

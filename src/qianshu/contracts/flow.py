@@ -440,23 +440,27 @@ def _doc_title(session: Session, doc: ContractDocument) -> str:
     )
 
 
-def lock_contract(session: Session, contract_id: str) -> Contract:
+def lock_contract(session: Session, contract_id: str, owner_id: str | None = None) -> Contract:
     """Serialise writers of one contract until the transaction ends; return the fresh row.
 
     PostgreSQL: a row lock (SELECT … FOR UPDATE). SQLite: a write statement takes the database
     write lock now (the driver opens the transaction at the first write), so the re-read below
-    sees every committed signature and nobody else writes until we commit.
+    sees every committed signature and nobody else writes until we commit. With `owner_id`, only
+    that sender's contract is locked; anyone else's looks absent and stays unlocked.
     """
+    match = Contract.id == contract_id
+    if owner_id is not None:
+        match = match & (Contract.owner_id == owner_id)
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
             update(Contract)
-            .where(Contract.id == contract_id)
+            .where(match)
             .values(signatures=Contract.signatures)
             .execution_options(synchronize_session=False)
         )
-        stmt = select(Contract).where(Contract.id == contract_id)
+        stmt = select(Contract).where(match)
     else:
-        stmt = select(Contract).where(Contract.id == contract_id).with_for_update()
+        stmt = select(Contract).where(match).with_for_update()
     row = session.scalar(stmt.execution_options(populate_existing=True))
     if row is None:
         raise ContractNotFound()
@@ -467,10 +471,7 @@ def lock_owned(session: Session, contract_id: str, owner_id: str) -> Contract:
     """Lock the sender's contract (see `lock_contract`) and return it; others' contracts look absent."""
     if not is_id(contract_id, "ctr"):
         raise ContractNotFound()
-    row = lock_contract(session, contract_id)
-    if row.owner_id != owner_id:
-        raise ContractNotFound()
-    return row
+    return lock_contract(session, contract_id, owner_id)
 
 
 def _new_link(session: Session, row: ContractRecipient) -> str:

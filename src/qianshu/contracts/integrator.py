@@ -90,9 +90,8 @@ def create_contract_once(
                 "该 Idempotency-Key 已用于内容不同的请求",
                 detail_en="This Idempotency-Key was already used with a different body",
             )
-        if found.contract_id is None:
-            raise IdempotencyKeyInUse()
-        return flow.contract_read(session, flow.owned_row(session, found.contract_id, owner_id)), True
+        # The record is written with the contract id, in the contract's own transaction.
+        return flow.contract_read(session, flow.owned_row(session, found.contract_id or "", owner_id)), True
     if found is not None:
         session.delete(found)
         session.flush()

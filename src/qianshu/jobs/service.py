@@ -22,7 +22,9 @@ log = get_logger("qianshu.jobs")
 Handler = Callable[..., None]
 _HANDLERS: dict[str, Handler] = {}
 _LEASE = timedelta(minutes=5)
-_BATCH = 4  # jobs a worker thread leases at once: one claim for several jobs when many are due
+# Jobs a worker thread leases at once. One: a lease is 5 minutes, and jobs leased behind a slow one
+# could be claimed again by another worker when it ran out, and run twice.
+_BATCH = 1
 #: Set in `Session.info` when a transaction queued a job that is due at once (see jobs/worker.py).
 DUE_NOW = "qianshu.jobs.due_now"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,12 +182,16 @@ class _PlatformKey:
     and a key unwrap per request. The platform key is never shredded (it keeps what outlives the
     accounts) and re-wrapping it under a new KEK leaves the data key itself unchanged, so the
     unwrapped key stays valid for the life of the process; the KEK ring sits in the same memory.
-    Only a row already committed is kept: it is read in a transaction of its own.
+    Only a row already committed is kept: it is read in a transaction of its own, with no lock
+    held (two threads may both unwrap it once; a thread holding a pooled connection never waits
+    on another that needs one).
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.key: tuple[str, bytes] | None = None  # (key id, data key)
+
+
+_PLATFORM_MISS = "qianshu.vault.platform_key_missing"
 
 
 def _platform_key(session: Session, subject_id: str) -> tuple[str, bytes] | None:
@@ -199,14 +202,15 @@ def _platform_key(session: Session, subject_id: str) -> tuple[str, bytes] | None
     held = runtime.component("vault.platform_key", lambda _rt: _PlatformKey())
     if held.key is not None:
         return held.key
-    with held.lock:
-        if held.key is None:
-            with runtime.transaction() as s:
-                row = s.scalar(select(DataKey).where(DataKey.subject_id == SYSTEM_SUBJECT))
-                if row is None or row.status != _ACTIVE or row.wrapped_key is None or row.kek_id is None:
-                    return None  # made (and then kept) by the first transaction that seals something
-                held.key = (row.id, _data_key(s, row))
-    return held.key
+    if session.info.get(_PLATFORM_MISS):  # asked once already: this session makes or uses the row itself
+        return None
+    with runtime.transaction() as s:
+        row = s.scalar(select(DataKey).where(DataKey.subject_id == SYSTEM_SUBJECT))
+        if row is not None and row.status == _ACTIVE and row.wrapped_key is not None and row.kek_id is not None:
+            held.key = (row.id, _data_key(s, row))
+            return held.key
+    session.info[_PLATFORM_MISS] = True  # made (and then kept) by the first transaction that seals something
+    return None
 
 
 def _active_row(session: Session, subject_id: str) -> DataKey:
