@@ -666,7 +666,27 @@ def _needed_keys(folder: Path, manifest: dict[str, Any]) -> list[str]:
 
 
 def _check_keys(folder: Path, manifest: dict[str, Any], secrets_dir: Path) -> None:
-    missing = [name for name in _needed_keys(folder, manifest) if not (secrets_dir / name).is_file()]
+    """Refuse, before anything is written, a backup whose keys are neither in place nor carried along.
+
+    A format-1 backup carries the secret files of its deployment; those count as in place, unless
+    the directory holds a different file under the same name (another deployment's key).
+    """
+    carried = set(_format1_secret_files(folder, manifest))
+    needed = _needed_keys(folder, manifest)
+    clashes = [
+        name
+        for name in needed
+        if name in carried
+        and (secrets_dir / name).is_file()
+        and (secrets_dir / name).read_bytes() != (folder / "secrets" / name).read_bytes()
+    ]
+    if clashes:
+        raise RestoreKeysMissing(
+            "密钥目录中的密钥与备份中的不同：这不是备份所属部署的密钥目录",
+            detail_en=f"The secrets directory holds different keys than the backup ({', '.join(clashes[:5])}): "
+            "it belongs to another deployment",
+        )
+    missing = [name for name in needed if name not in carried and not (secrets_dir / name).is_file()]
     if missing:
         shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
         raise RestoreKeysMissing(
@@ -675,33 +695,26 @@ def _check_keys(folder: Path, manifest: dict[str, Any], secrets_dir: Path) -> No
         )
 
 
+def _format1_secret_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    """Name the secret files a format-1 backup carries (none for later formats, which hold no keys)."""
+    staged = folder / "secrets"
+    if manifest.get("format") != 1 or not staged.is_dir():
+        return []
+    return sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
+
+
 def _restore_format1_secrets(folder: Path, manifest: dict[str, Any], secrets_dir: Path) -> int:
     """Put back the secret files a format-1 backup carries and the secrets directory lacks; return how many.
 
-    Files already in place are kept (the directory is the deployment's own); a key the backup's rows
-    need that is in place with different bytes belongs to another deployment, and is refused before
-    anything is written. The retention key folder comes back only as a whole, and only when the
-    directory has no retention key: a private key an older version kept there is then flagged at
-    start-up until it is handed over (`qianshu privacy retention-key hand-over`).
+    Files already in place are kept (the directory is the deployment's own; `_check_keys` has
+    refused a directory whose keys differ). The retention key folder comes back only as a whole,
+    and only when the directory has no retention key: a private key an older version kept there is
+    then flagged at start-up until it is handed over (`qianshu privacy retention-key hand-over`).
     """
     staged = folder / "secrets"
-    if manifest.get("format") != 1 or not staged.is_dir():
+    files = [Path(name) for name in _format1_secret_files(folder, manifest)]
+    if not files:
         return 0
-    files = sorted(p.relative_to(staged) for p in staged.rglob("*") if p.is_file())
-    needed = set(_needed_keys(folder, manifest))
-    clashes = [
-        rel.as_posix()
-        for rel in files
-        if rel.as_posix() in needed
-        and (secrets_dir / rel).is_file()
-        and (secrets_dir / rel).read_bytes() != (staged / rel).read_bytes()
-    ]
-    if clashes:
-        raise RestoreKeysMissing(
-            "密钥目录中的密钥与备份中的不同：这不是备份所属部署的密钥目录",
-            detail_en=f"The secrets directory holds different keys than the backup ({', '.join(clashes[:5])}): "
-            "it belongs to another deployment",
-        )
     retention = Path("vault") / "retention"
     retention_in_place = (secrets_dir / retention / "KID").is_file()
     written = 0
@@ -786,19 +799,18 @@ def restore_backup(*, runtime: Runtime, source: Path, passphrase: str) -> Restor
         engine = runtime.engine
         revision = manifest.get("revision")
         current = db.current_revision(engine)
-        if current is None:
-            if revision:
-                db.upgrade(engine, revision)
-        elif current != revision:
+        if current is not None and current != revision:
             raise RestoreTargetNotEmpty(
                 "目标数据库的结构版本与备份不同；请恢复到全新的空数据库",
                 detail_en=f"The target database is at revision {current}, the backup at {revision}; "
                 "restore into a new, empty database",
             )
+        # Every refusal comes before the first write: the target stays as it was, unmigrated.
         _ensure_empty(engine)
-        # Only now, with the target known to be fresh, are the backup's secret files put back.
-        secrets = _restore_format1_secrets(folder, manifest, runtime.settings.secrets_dir)
         _check_keys(folder, manifest, runtime.settings.secrets_dir)
+        if current is None and revision:
+            db.upgrade(engine, revision)
+        secrets = _restore_format1_secrets(folder, manifest, runtime.settings.secrets_dir)
         try:
             rows, shreds = _import_tables(
                 engine,
