@@ -4,7 +4,7 @@ The `job` table stays the source of truth (transactional outbox): `jobs_service.
 the row in the caller's transaction as always. A relay (`relay_due`, run by `qianshu worker`)
 marks due rows as dispatched with a conditional UPDATE and, after that commits, sends their ids
 to the broker. The Dramatiq actor claims the row with the same lease as the database poller
-(`jobs_service.claim_job`) and runs the handler through `jobs_service.run_one`, so retries with
+and runs the handler in one call (`jobs_service.claim_and_run`), so retries with
 backoff, dead-lettering and the operator's requeue behave exactly as on the database backend.
 
 Delivery is at least once: a message lost in the broker is re-sent when its dispatch hold lapses;
@@ -126,10 +126,11 @@ def backend_for(runtime: Runtime) -> DramatiqBackend:
 def execute(runtime: Runtime, job_id: str) -> bool:
     """Claim the job and run it; a job already claimed or finished is skipped (duplicate delivery)."""
     jobs_service.load_handlers()
-    if not jobs_service.claim_job(runtime, job_id):
+    succeeded = jobs_service.claim_and_run(runtime, job_id)
+    if succeeded is None:
         log.info("job_delivery_skipped", job_id=job_id)
         return False
-    return jobs_service.run_one(runtime, job_id)
+    return succeeded
 
 
 def _dispatchable(now: Any) -> Any:

@@ -170,17 +170,6 @@ def _claim(runtime: Runtime, most: int) -> list[_Claimed]:
         return _take(s, Job.id.in_(select(oldest.c.id)) & _claimable(now), now)
 
 
-def run_one(runtime: Runtime, job_id: str) -> bool:
-    """Run the claimed job `job_id`; return True when it succeeded."""
-    with runtime.transaction() as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        claimed = _Claimed(
-            id=job_id, kind=job.kind, payload=dict(job.payload), attempts=job.attempts, request_id=job.request_id
-        )
-    return _run(runtime, claimed)
-
-
 def _run(runtime: Runtime, job: _Claimed) -> bool:
     import structlog
 
@@ -252,11 +241,16 @@ def requeue(*, session: Session, clock: Clock, job_id: str) -> None:
     session.flush()
 
 
-def claim_job(runtime: Runtime, job_id: str) -> bool:
-    """Claim the due job `job_id` for this worker (same lease as the poller); False if not claimable."""
+def claim_and_run(runtime: Runtime, job_id: str) -> bool | None:
+    """Claim the due job `job_id` (the poller's lease) and run it: whether it succeeded, or None when not claimable.
+
+    Not claimable: not due, already done, or held by another worker. The claim reads back what
+    running the job needs, so the row is read once.
+    """
     now = runtime.clock.now()
     with runtime.transaction() as s:
-        return bool(_take(s, (Job.id == job_id) & _claimable(now), now))
+        taken = _take(s, (Job.id == job_id) & _claimable(now), now)
+    return _run(runtime, taken[0]) if taken else None
 
 
 def count_by_status(*, session: Session) -> dict[str, int]:
