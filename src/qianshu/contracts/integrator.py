@@ -91,7 +91,7 @@ def create_contract_once(
                 detail_en="This Idempotency-Key was already used with a different body",
             )
         # The record is written with the contract id, in the contract's own transaction.
-        return flow.contract_read(session, flow.owned_row(session, found.contract_id or "", owner_id)), True
+        return flow.contract_read(session, flow.owned_row(session, found.contract_id, owner_id)), True
     if found is not None:
         session.delete(found)
         session.flush()

@@ -146,7 +146,7 @@ class IdempotencyRecord(Base):
     owner_id: Mapped[str] = mapped_column(String(32))
     key_hash: Mapped[str] = mapped_column(String(64))
     request_sha256: Mapped[str] = mapped_column(String(64))
-    contract_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # written with the contract
+    contract_id: Mapped[str] = mapped_column(String(32))  # written with the record, in the same transaction
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
