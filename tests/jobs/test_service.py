@@ -157,13 +157,13 @@ def test_a_committed_job_wakes_the_worker_at_once(runtime: Runtime, clock: Froze
     assert [n for n, _ in SLOW] == [1]
 
 
-def test_a_claim_leases_at_most_its_batch(runtime: Runtime, clock: FrozenClock) -> None:
+def test_a_claim_leases_one_job(runtime: Runtime, clock: FrozenClock) -> None:
     with runtime.transaction() as s:
         for n in range(10):
             jobs_service.enqueue(session=s, clock=clock, kind="test.ok", payload={"n": n})
-    first = jobs_service._claim(runtime, 4)
-    second = jobs_service._claim(runtime, 4)
-    assert len(first) == 4 and len(second) == 4 and not {j.id for j in first} & {j.id for j in second}
+    first = jobs_service._claim(runtime)
+    second = jobs_service._claim(runtime)
+    assert len(first) == 1 and len(second) == 1 and first[0].id != second[0].id
     with runtime.transaction() as s:
         statuses = s.scalars(select(Job.status).where(Job.kind == "test.ok")).all()
-    assert sorted(statuses) == ["queued"] * 2 + ["running"] * 8
+    assert sorted(statuses) == ["queued"] * 8 + ["running"] * 2

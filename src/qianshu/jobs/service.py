@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from qianshu.core.clock import Clock
@@ -21,6 +21,7 @@ log = get_logger("qianshu.jobs")
 
 Handler = Callable[..., None]
 _HANDLERS: dict[str, Handler] = {}
+_handlers_loaded = False
 _LEASE = timedelta(minutes=5)
 # Jobs a worker thread leases at once. One: a lease is 5 minutes, and jobs leased behind a slow one
 # could be claimed again by another worker when it ran out, and run twice.
@@ -44,10 +45,14 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 def load_handlers() -> None:
-    """Import every domain's `tasks` module so their handlers register."""
+    """Import every domain's `tasks` module so their handlers register (once per process)."""
+    global _handlers_loaded
+    if _handlers_loaded:
+        return
     from qianshu.app import domain_modules
 
     domain_modules("tasks")
+    _handlers_loaded = True
 
 
 def enqueue(
@@ -133,41 +138,64 @@ class _Claimed:
     request_id: str | None
 
 
-def _take(s: Session, condition: Any, now: datetime) -> list[_Claimed]:
-    """Lease the jobs matching `condition` (one UPDATE … RETURNING), oldest first; those another worker has are left."""
-    taken = s.execute(
-        update(Job)
-        .where(condition)
-        .values(status="running", locked_until=now + _LEASE, attempts=Job.attempts + 1)
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.request_id, Job.run_after)
-    ).all()
+# The claim statements are built once: a worker thread asks at least twice per job (the job, then
+# the empty answer that ends its round), and building and keying such an UPDATE cost more Python
+# time than running it. They are Core statements on the table, so the ORM's bulk-update steps
+# (looking for loaded objects to synchronise) are skipped too: the rows are never loaded as objects.
+_jobs = cast(Table, Job.__table__)
+_now = bindparam("now", type_=_jobs.c.run_after.type)
+_claimable = (_jobs.c.run_after <= _now) & or_(
+    _jobs.c.status == "queued", (_jobs.c.status == "running") & (_jobs.c.locked_until < _now)
+)
+
+
+def _lease(condition: Any) -> Any:
+    """UPDATE … RETURNING that leases the jobs matching `condition` and reads back what running one needs."""
+    return (
+        update(_jobs)
+        .where(condition & _claimable)
+        .values(
+            status="running",
+            locked_until=bindparam("lease_until", type_=_jobs.c.locked_until.type),
+            attempts=_jobs.c.attempts + 1,
+        )
+        .returning(_jobs.c.id, _jobs.c.kind, _jobs.c.payload, _jobs.c.attempts, _jobs.c.request_id)
+    )
+
+
+# The longest-due job, skipping rows another worker is claiming right now (PostgreSQL's SKIP
+# LOCKED; SQLite runs one writer at a time). A MATERIALIZED CTE, not `id IN (subquery)`:
+# PostgreSQL may run such a subquery again for each row it updates, and with SKIP LOCKED every run
+# finds other rows, so LIMIT would bound nothing.
+_oldest = (
+    select(_jobs.c.id)
+    .where(_claimable)
+    .order_by(_jobs.c.run_after)
+    .limit(_BATCH)
+    .with_for_update(skip_locked=True)
+    .cte("oldest")
+    .prefix_with("MATERIALIZED")
+)
+_CLAIM_OLDEST = _lease(_jobs.c.id.in_(select(_oldest.c.id)))
+_CLAIM_BY_ID = _lease(_jobs.c.id == bindparam("job_id"))
+_DONE = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("job_id"))
+    .values(status="done", locked_until=None, last_error=None, finished_at=bindparam("done_at"))
+)
+
+
+def _take(s: Session, statement: Any, now: datetime, **params: Any) -> list[_Claimed]:
+    """Lease with one of the claim statements; return the jobs it took."""
+    taken = s.execute(statement, {"now": now, "lease_until": now + _LEASE, **params}).all()
     return [_Claimed(id=row[0], kind=row[1], payload=dict(row[2]), attempts=row[3], request_id=row[4]) for row in taken]
 
 
-def _claimable(now: datetime) -> Any:
-    return (Job.run_after <= now) & or_(Job.status == "queued", (Job.status == "running") & (Job.locked_until < now))
-
-
-def _claim(runtime: Runtime, most: int) -> list[_Claimed]:
-    """Lease up to `most` of the longest-due jobs; none when none is left that another worker is not holding.
-
-    One statement: the oldest due jobs, skipping rows another worker is claiming right now
-    (PostgreSQL's SKIP LOCKED; SQLite runs one writer at a time), leased and read back.
-    """
+def _claim(runtime: Runtime) -> list[_Claimed]:
+    """Lease the longest-due job (a list of one); none when none is left that another worker is not holding."""
     now = runtime.clock.now()
-    # A MATERIALIZED CTE, not `id IN (subquery)`: PostgreSQL may run such a subquery again for each
-    # row it updates, and with SKIP LOCKED every run finds other rows, so LIMIT would bound nothing.
-    oldest = (
-        select(Job.id)
-        .where(_claimable(now))
-        .order_by(Job.run_after)
-        .limit(most)
-        .with_for_update(skip_locked=True)
-        .cte("oldest")
-        .prefix_with("MATERIALIZED")
-    )
     with runtime.transaction() as s:
-        return _take(s, Job.id.in_(select(oldest.c.id)) & _claimable(now), now)
+        return _take(s, _CLAIM_OLDEST, now)
 
 
 def _run(runtime: Runtime, job: _Claimed) -> bool:
@@ -185,7 +213,7 @@ def _run_claimed(runtime: Runtime, job_id: str, kind: str, payload: dict[str, An
             raise LookupError(f"no handler for job kind {kind}")
         with runtime.transaction() as s:
             fn(runtime=runtime, session=s, payload=payload)
-            _finish(s, job_id, status="done", finished_at=runtime.clock.now(), last_error=None)
+            s.execute(_DONE, {"job_id": job_id, "done_at": runtime.clock.now()})
     except Exception as exc:  # any failure is retried, then dead-lettered
         error = describe_failure(exc)
     else:
@@ -209,16 +237,19 @@ def _finish(s: Session, job_id: str, **values: Any) -> None:
 
 
 def run_pending(runtime: Runtime, limit: int = 100) -> int:
-    """Run due jobs until none is left (or `limit`); return how many ran."""
+    """Run due jobs until none is left (or `limit`); return how many ran.
+
+    Asked again after each job, until a claim comes back empty: a job may queue the next one.
+    """
     load_handlers()
     ran = 0
     while ran < limit:
-        batch = _claim(runtime, min(_BATCH, limit - ran))
+        batch = _claim(runtime)
+        if not batch:
+            break
         for job in batch:
             _run(runtime, job)
         ran += len(batch)
-        if not batch:  # asked again even after a short batch: a job may have queued the next one
-            break
     return ran
 
 
@@ -247,9 +278,8 @@ def claim_and_run(runtime: Runtime, job_id: str) -> bool | None:
     Not claimable: not due, already done, or held by another worker. The claim reads back what
     running the job needs, so the row is read once.
     """
-    now = runtime.clock.now()
     with runtime.transaction() as s:
-        taken = _take(s, (Job.id == job_id) & _claimable(now), now)
+        taken = _take(s, _CLAIM_BY_ID, runtime.clock.now(), job_id=job_id)
     return _run(runtime, taken[0]) if taken else None
 
 
