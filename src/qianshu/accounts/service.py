@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -588,6 +588,14 @@ def login_with_sms(
 # --- sessions -------------------------------------------------------------------------------
 
 
+# Built once: every request asks it, and building and keying it cost about as much as running it.
+_SESSION_BY_TOKEN = (
+    select(UserSession, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve_session(*, session: Session, clock: Clock, token: str) -> Principal | None:
     """Return who holds `token`, or None when it is unknown, revoked, expired or the user is gone.
 
@@ -596,11 +604,7 @@ def resolve_session(*, session: Session, clock: Clock, token: str) -> Principal 
     """
     if not token or len(token) > 200:
         return None
-    found = session.execute(
-        select(UserSession, User)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.token_hash == _token_hash(token))
-    ).first()
+    found = session.execute(_SESSION_BY_TOKEN, {"token_hash": _token_hash(token)}).first()
     now = clock.now()
     if found is None:
         return None
