@@ -233,6 +233,16 @@ class CpuMeter:
         }
 
 
+def machine_facts(seconds: float) -> dict[str, Any]:
+    """What a result file records about the run's machine."""
+    return {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "seconds_per_phase": seconds,
+    }
+
+
 def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -368,15 +378,8 @@ def main() -> int:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-    results |= {
-        "backend": "postgresql",
-        "workers": args.workers,
-        "job_worker": args.job_worker,
-        "python": sys.version.split()[0],
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "seconds_per_phase": args.seconds,
-    }
+    results |= {"backend": "postgresql", "workers": args.workers, "job_worker": args.job_worker}
+    results |= machine_facts(args.seconds)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "api_load.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
