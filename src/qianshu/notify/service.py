@@ -170,7 +170,7 @@ def _queue(
     )
     session.add(row)
     session.flush()
-    log.info(
+    log.debug(  # the row is the record; the delivery's outcome is logged at info
         "message_queued",
         message_id=message_id,
         channel=channel,
