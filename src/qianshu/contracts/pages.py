@@ -554,14 +554,12 @@ def _sign_page(
     face_ticket: str | None = None,
 ) -> HTMLResponse:
     extra, status = _error_context(request, session, error)
-    view: SignerView = contracts_service.view_link(
+    view: SignerView
+    view, intent_methods, has_signing_password = signers.sign_page_view(
         session=session, clock=clock, token=token, access=access or _access(request), user_id=_uid(user)
     )
     settings = request.app.state.runtime.settings
     link = f"{settings.public_base_url}/sign/{token}"
-    intent_methods, has_signing_password = signers.intent_options(
-        session=session, clock=clock, token=token, access=access or _access(request), user_id=_uid(user)
-    )
     context = {
         "view": view,
         "token": token,

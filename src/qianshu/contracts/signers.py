@@ -163,12 +163,38 @@ def view_link(
 ) -> SignerView:
     """Return what the link shows; `access_granted` tells whether the signer proved their contact."""
     r = _recipient(session, token)
-    row = flow.contract_row(session, r.contract_id)
+    granted, _account = _authorised(session, clock, r, access=access, user_id=user_id)
+    return _signer_view(session, r, granted=granted)
+
+
+def sign_page_view(
+    *, session: Session, clock: Clock, token: str, access: str | None = None, user_id: str | None = None
+) -> tuple[SignerView, tuple[str, ...], bool]:
+    """Return what the sign page needs with one look-up of the link.
+
+    The link's view (`view_link`), the intent methods the operator allows, and whether this signer
+    has set a signing password (only known once access is proven).
+    """
+    from qianshu.accounts import service as accounts_service
+
+    r = _recipient(session, token)
+    granted, account = _authorised(session, clock, r, access=access, user_id=user_id)
+    has = account is not None and accounts_service.has_signing_password(session=session, user_id=account)
+    return _signer_view(session, r, granted=granted), runtime_of(session).settings.intent_methods, has
+
+
+def _authorised(
+    session: Session, clock: Clock, r: ContractRecipient, *, access: str | None, user_id: str | None
+) -> tuple[bool, str | None]:
+    """Return whether access is proven, and the recipient's account id when it is."""
     try:
-        _authorise(session, clock, r, access=access, user_id=user_id)
-        granted = True
+        return True, _authorise(session, clock, r, access=access, user_id=user_id)
     except (SignerAccessRequired, SignerMismatch):
-        granted = False
+        return False, None
+
+
+def _signer_view(session: Session, r: ContractRecipient, *, granted: bool) -> SignerView:
+    row = flow.contract_row(session, r.contract_id)
     recipients = flow.recipients_of(session, row.id)
     order = flow.active_order(recipients)
     fields = [f for f in flow.fields_of(session, row.id) if f.recipient_id == r.id]
@@ -286,22 +312,6 @@ def _require_method(session: Session, method: str) -> None:
             detail_en="This way of confirming the intent to sign is not enabled: use " + " or ".join(allowed),
             allowed=list(allowed),
         )
-
-
-def intent_options(
-    *, session: Session, clock: Clock, token: str, access: str | None = None, user_id: str | None = None
-) -> tuple[tuple[str, ...], bool]:
-    """Return the allowed intent methods and whether this signer has a signing password."""
-    from qianshu.accounts import service as accounts_service
-
-    methods = runtime_of(session).settings.intent_methods
-    r = _recipient(session, token)
-    try:
-        account = _authorise(session, clock, r, access=access, user_id=user_id)
-    except (SignerAccessRequired, SignerMismatch):
-        return methods, False
-    has = account is not None and accounts_service.has_signing_password(session=session, user_id=account)
-    return methods, has
 
 
 def _check_values(fields: list[ContractField], values: dict[str, str]) -> dict[str, str]:
