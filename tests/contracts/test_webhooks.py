@@ -258,3 +258,45 @@ def test_bad_webhook_input(
     listed = org["owner"].get("/api/v1/webhooks", params={"org_id": org["org_id"]}).json()
     assert [h["id"] for h in listed] == [mine["id"]]
     problem(key.get("/api/v1/webhook-deliveries", params={"cursor": "%%%"}), 422, "cursor-invalid")
+
+
+def test_recent_deliveries_are_the_newest_of_each_endpoint(session: Any, clock: Any) -> None:
+    """The developers page's log: each endpoint's newest deliveries, newest first, one query for all."""
+    from qianshu.contracts import webhooks
+    from qianshu.contracts.models import WebhookDelivery
+
+    start = clock.now()
+    for webhook_id, count in (("whk_a", 5), ("whk_b", 2)):
+        for i in range(count):
+            session.add(
+                WebhookDelivery(
+                    id=f"dlv_{webhook_id[-1]}{i}",
+                    webhook_id=webhook_id,
+                    org_id="org_recent",
+                    event_id=f"evt_{webhook_id[-1]}{i}",
+                    event="contract.sent",
+                    payload={},
+                    status="delivered",
+                    attempts=1,
+                    created_at=start + timedelta(seconds=i),
+                )
+            )
+    session.add(  # another organisation's delivery stays out
+        WebhookDelivery(
+            id="dlv_other",
+            webhook_id="whk_a",
+            org_id="org_other",
+            event_id="evt_other",
+            event="contract.sent",
+            payload={},
+            status="delivered",
+            attempts=1,
+            created_at=start + timedelta(minutes=5),
+        )
+    )
+    session.flush()
+    found = webhooks.recent_deliveries(session=session, org_id="org_recent", limit=3)
+    assert {k: [d.id for d in v] for k, v in found.items()} == {
+        "whk_a": ["dlv_a4", "dlv_a3", "dlv_a2"],
+        "whk_b": ["dlv_b1", "dlv_b0"],
+    }

@@ -69,10 +69,7 @@ def _page(
         raise NotFound("未找到该企业", detail_en="No such organisation")
     keys = apikeys.list_keys(session=session, org_id=org_id, actor_id=user.user_id)
     hooks = webhooks.list_endpoints(session=session, org_id=org_id)
-    logs = {
-        h.id: webhooks.list_deliveries(session=session, org_id=org_id, webhook_id=h.id, limit=LOG_LIMIT).items
-        for h in hooks
-    }
+    logs = webhooks.recent_deliveries(session=session, org_id=org_id, limit=LOG_LIMIT)
     context = {
         "org": org,
         "keys": keys,

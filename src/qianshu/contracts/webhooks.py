@@ -33,8 +33,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
 
 from qianshu.contracts import cursors
 from qianshu.contracts.integrator_schemas import (
@@ -410,6 +410,29 @@ def list_deliveries(
     rows = rows[:limit]
     next_cursor = cursors.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
     return WebhookDeliveryPage(items=[_delivery_read(r) for r in rows], next_cursor=next_cursor)
+
+
+def recent_deliveries(*, session: Session, org_id: str, limit: int) -> dict[str, list[WebhookDeliveryRead]]:
+    """Return each of the organisation's endpoints' newest `limit` deliveries, newest first, in one query."""
+    newest_first = (WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    ranked = (
+        select(
+            WebhookDelivery,
+            func.row_number().over(partition_by=WebhookDelivery.webhook_id, order_by=newest_first).label("n"),
+        )
+        .where(WebhookDelivery.org_id == org_id)
+        .subquery()
+    )
+    delivery = aliased(WebhookDelivery, ranked)
+    rows = session.scalars(
+        select(delivery)
+        .where(ranked.c.n <= limit)
+        .order_by(delivery.webhook_id, delivery.created_at.desc(), delivery.id.desc())
+    )
+    found: dict[str, list[WebhookDeliveryRead]] = {}
+    for row in rows:
+        found.setdefault(row.webhook_id, []).append(_delivery_read(row))
+    return found
 
 
 def get_delivery(*, session: Session, org_id: str, delivery_id: str) -> WebhookDeliveryRead:
