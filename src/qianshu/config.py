@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     settings_file: Path | None = None
     database_url: str | None = None  # default: sqlite in data_dir
+    # PostgreSQL connections one process keeps open, and as many more in a burst (SQLite: unused).
+    # Match the request threads and job threads that work at once (the in-flight limit plus
+    # `job_worker_threads`), within the server's max_connections over every process.
+    database_pool_size: int = Field(default=16, ge=1, le=200)
     redis_url: str | None = None
 
     # --- the HTTP service ---

@@ -57,8 +57,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, pool_size: int = 16, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL a pool of `pool_size`."""
     if url.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[-1]
         if path and path != ":memory:":
@@ -73,7 +73,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # and authentication) for every request.
     if "poolclass" not in kwargs:
         # A request that waits `pool_timeout` for a connection gets 503 server-busy (core/errors.py).
-        kwargs = {"pool_size": 16, "max_overflow": 16, "pool_timeout": 10} | kwargs
+        kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": 10} | kwargs
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -32,7 +32,7 @@ class Runtime:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         prepare_data_dir(settings)
-        self.engine = engine or db.make_engine(settings.effective_database_url)
+        self.engine = engine or db.make_engine(settings.effective_database_url, pool_size=settings.database_pool_size)
         self.sessionmaker: sessionmaker[Session] = db.make_sessionmaker(self.engine)
         self.sessionmaker.configure(info={"runtime": self})
         self._components: dict[str, Any] = {}
