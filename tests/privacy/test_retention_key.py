@@ -137,7 +137,7 @@ def test_init_hands_the_private_key_over_once_and_never_into_the_platform(
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     assert sorted(p.name for p in folder.iterdir()) == ["KID", "public.key"]
     assert (folder / "public.key").read_bytes() == public
-    kid = (folder / "KID").read_text().strip()
+    kid = (folder / "KID").read_text().split()[0]
     assert kid in made.output
 
     again = cli.invoke(app, ["privacy", "retention-key", "init", "--print", *data_dir])
@@ -152,7 +152,7 @@ def test_init_hands_the_private_key_over_once_and_never_into_the_platform(
     assert printed.exit_code == 0 and "-----BEGIN PRIVATE KEY-----" in printed.output
     new_pem = printed.output[printed.output.index("-----BEGIN") : printed.output.index("-----END")]
     assert new_pem.encode() not in b"".join(p.read_bytes() for p in _every_file(settings.data_dir))
-    assert (folder / "KID").read_text().strip() != kid
+    assert (folder / "KID").read_text().split()[0] != kid
 
 
 def test_a_private_key_left_on_the_platform_blocks_sealing_until_handed_over(
@@ -298,8 +298,25 @@ def test_demo_processes_starting_together_install_exactly_one_retention_key(
     assert errors == [] and len(results) == len(runtimes)
     made = [r for r in results if r is not None]
     assert len(made) == 1  # exactly one process made (and printed) a key; the others use it
-    kid = (folder / "KID").read_text().strip()
+    kid = (folder / "KID").read_text().split()[0]
     assert kid in made[0]
     pem = made[0][made[0].index("-----BEGIN") :].encode()
     private = X25519PrivateKey.from_private_bytes(vault_service.load_retention_private_key(pem))
     assert private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) == (folder / "public.key").read_bytes()
+
+
+def test_an_interrupted_replacement_is_refused_not_sealed_under_the_wrong_key_id(runtime: Runtime) -> None:
+    """The public key and its id are two files: one replaced without the other refuses sealing."""
+    folder = vault_service.retention_key_dir(runtime)
+    kid_file = (folder / "KID").read_text()
+    assert kid_file.split()[1].startswith("sha256:")  # the id names its public key's fingerprint
+    with runtime.transaction() as s:  # in force: it seals
+        vault_service.open_retention_sealer(session=s, clock=runtime.clock, subject_id="usr_beforecrash0000")
+    other = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    (folder / "public.key").write_bytes(other)  # the new public key landed; the crash came before its id
+    with runtime.transaction() as s, pytest.raises(vault_service.VaultIntegrityError) as refused:
+        vault_service.open_retention_sealer(session=s, clock=runtime.clock, subject_id="usr_aftercrash00000")
+    assert "--replace" in refused.value.detail_en
+    (folder / "KID").write_text(kid_file.split()[0] + "\n")  # an id file of an older version names no fingerprint
+    with runtime.transaction() as s:
+        vault_service.open_retention_sealer(session=s, clock=runtime.clock, subject_id="usr_olderfile000000")

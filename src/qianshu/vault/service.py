@@ -10,6 +10,7 @@ of their fields unreadable at once (crypto-shredding).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -414,9 +415,19 @@ class RetentionKeyStatus:
 def retention_key_status(*, runtime: Runtime) -> RetentionKeyStatus:
     """Report the retention public key's id (None: not set up) and any private key left on the platform."""
     folder = retention_key_dir(runtime)
-    kid_path = folder / _RETENTION_KID_FILE
-    kid = kid_path.read_text(encoding="ascii").strip() if kid_path.exists() else None
-    return RetentionKeyStatus(kid=kid or None, private_key_on_platform=(folder / _RETENTION_PRIV_FILE).exists())
+    kid, _fingerprint = _read_kid_file(folder)
+    return RetentionKeyStatus(kid=kid, private_key_on_platform=(folder / _RETENTION_PRIV_FILE).exists())
+
+
+def _read_kid_file(folder: Path) -> tuple[str | None, str | None]:
+    """Return the KID file's key id and the public key's fingerprint it names (None: absent, or an older file)."""
+    path = folder / _RETENTION_KID_FILE
+    lines = path.read_text(encoding="ascii").split() if path.exists() else []
+    return (lines[0] if lines else None), (lines[1] if len(lines) > 1 else None)
+
+
+def _fingerprint(raw_public: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw_public).hexdigest()
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -462,8 +473,11 @@ def create_retention_key(
         kid = new_id("rtk")
         if hand_over is not None:
             hand_over(kid, pem)
+        # Two files, each replaced atomically, but not together: the KID file names the public key's
+        # fingerprint, so a crash between the two (or a reader in between) is refused when sealing
+        # instead of wrapping to one key under the other's id.
         _write_new(folder / _RETENTION_PUB_FILE, raw_pub)
-        _write_new(folder / _RETENTION_KID_FILE, (kid + "\n").encode("ascii"))
+        _write_new(folder / _RETENTION_KID_FILE, f"{kid}\n{_fingerprint(raw_pub)}\n".encode("ascii"))
     finally:
         os.close(lock_fd)  # releases the lock
     log.warning("vault_retention_key_created", kid=kid)
@@ -533,7 +547,15 @@ def _retention_public(runtime: Runtime) -> tuple[str, X25519PublicKey]:
             detail_en="The retention private key is still on the platform: run "
             "`qianshu privacy retention-key hand-over --out <offline path>`",
         )
-    return status.kid, X25519PublicKey.from_public_bytes((folder / _RETENTION_PUB_FILE).read_bytes())
+    raw = (folder / _RETENTION_PUB_FILE).read_bytes()
+    kid, fingerprint = _read_kid_file(folder)
+    if kid != status.kid or (fingerprint is not None and fingerprint != _fingerprint(raw)):
+        raise VaultIntegrityError(
+            "留存公钥与其密钥标识不符：请运行 qianshu privacy retention-key init --replace --out <离线路径>",
+            detail_en="The retention public key does not match its key id (an interrupted replacement?): run "
+            "`qianshu privacy retention-key init --replace --out <offline path>`",
+        )
+    return status.kid, X25519PublicKey.from_public_bytes(raw)
 
 
 def _retention_kek(shared: bytes, eph_pub: bytes, recipient_pub: bytes, context: bytes) -> bytes:
