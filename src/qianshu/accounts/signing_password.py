@@ -11,17 +11,16 @@ never reaches a log or an audit event.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from qianshu.accounts import throttle
 from qianshu.accounts.errors import SigningPasswordLocked, SigningPasswordNotSet, SigningPasswordWrong, WeakPassword
-from qianshu.accounts.models import LoginThrottle, User
+from qianshu.accounts.models import User
 from qianshu.accounts.passwords import password_hashing
 from qianshu.accounts.rules import common_passwords
-from qianshu.core.clock import Clock, as_utc
+from qianshu.core.clock import Clock
 from qianshu.core.deps import RequestContext
 from qianshu.core.ratelimit import counter_key
 from qianshu.core.runtime import runtime_of
@@ -64,10 +63,10 @@ def _lock_for(session: Session) -> tuple[int, timedelta]:
 
 def check_lock(session: Session, clock: Clock, user_id: str) -> None:
     """Raise SigningPasswordLocked while the person's signing password is locked."""
-    row = session.get(LoginThrottle, _key(session, user_id), populate_existing=True)
     now = clock.now()
-    if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
-        raise SigningPasswordLocked(unlock_at=as_utc(row.locked_until), now=now)
+    until = throttle.locked_until(session, _key(session, user_id), now)
+    if until is not None:
+        raise SigningPasswordLocked(unlock_at=until, now=now)
 
 
 def _count_failure(
@@ -78,17 +77,9 @@ def _count_failure(
     key, now = _key(session, user_id), clock.now()
     caused: SigningPasswordLocked | None = None
     with runtime.transaction() as s:
-        throttle._insert_if_absent(s, key, now)  # the login throttle's upsert, same table
-        row = s.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
-        assert row is not None
-        expired = row.locked_until is not None and as_utc(row.locked_until) <= now
-        if expired or as_utc(row.window_start) + lock_for <= now:
-            row.failures, row.window_start, row.locked_until = 0, now, None
-        row.failures += 1
-        locked_until: datetime | None = None
-        if row.failures >= limit and row.locked_until is None:
-            row.locked_until = locked_until = now + lock_for
-            caused = SigningPasswordLocked(unlock_at=locked_until, now=now)
+        failures, until = throttle.count_failure(s, key, now=now, limit=limit, window=lock_for, lock_for=lock_for)
+        if until is not None:
+            caused = SigningPasswordLocked(unlock_at=until, now=now)
         from qianshu.evidence import service as evidence_service
 
         evidence_service.record_event(
@@ -98,7 +89,7 @@ def _count_failure(
             actor=user_id,
             action="account.signing_password_locked" if caused else "account.signing_password_failed",
             object_id=user_id,
-            data={"failures": row.failures, **({"until": locked_until.isoformat()} if locked_until else {})},
+            data={"failures": failures, **({"until": until.isoformat()} if until else {})},
             context=context,
         )
         s.flush()
@@ -118,4 +109,4 @@ def verify(session: Session, clock: Clock, user: User, password: str, context: R
         if lock is not None:
             raise lock
         raise SigningPasswordWrong("签署密码错误", detail_en="Wrong signing password")
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _key(session, user.id)))
+    throttle.forget(session, _key(session, user.id))

@@ -61,13 +61,46 @@ def check(*, session: Session, clock: Clock, guard: Guard) -> None:
     """Raise AccountLocked when the account or the client is locked now."""
     now = clock.now()
     for scope, key in _keys(session, guard):
-        row = session.get(LoginThrottle, key, populate_existing=True)
-        if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
-            raise AccountLocked(unlock_at=as_utc(row.locked_until), now=now, scope=scope)
+        until = locked_until(session, key, now)
+        if until is not None:
+            raise AccountLocked(unlock_at=until, now=now, scope=scope)
 
 
-def _insert_if_absent(session: Session, key: str, now: datetime) -> None:
-    insert_if_absent(session, LoginThrottle, {"key": key, "failures": 0, "window_start": now, "locked_until": None})
+# --- the counter under one key (also the signing password's, accounts/signing_password.py) ----------
+
+
+def locked_until(session: Session, key: str, now: datetime) -> datetime | None:
+    """Return when the lock on counter `key` ends, or None when it is not locked at `now`."""
+    row = session.get(LoginThrottle, key, populate_existing=True)
+    if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
+        return as_utc(row.locked_until)
+    return None
+
+
+def count_failure(
+    s: Session, key: str, *, now: datetime, limit: int, window: timedelta, lock_for: timedelta
+) -> tuple[int, datetime | None]:
+    """Count one failure under `key` (the row locked until `s` ends): return the failures in the window,
+    and the end of the lock this failure set (None when it set none).
+
+    A lapsed lock or window starts the count again; the `limit`-th failure locks for `lock_for`.
+    """
+    insert_if_absent(s, LoginThrottle, {"key": key, "failures": 0, "window_start": now, "locked_until": None})
+    row = s.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
+    assert row is not None
+    expired_lock = row.locked_until is not None and as_utc(row.locked_until) <= now
+    if expired_lock or as_utc(row.window_start) + window <= now:
+        row.failures, row.window_start, row.locked_until = 0, now, None
+    row.failures += 1
+    if row.failures >= limit and row.locked_until is None:
+        row.locked_until = now + lock_for
+        return row.failures, row.locked_until
+    return row.failures, None
+
+
+def forget(session: Session, key: str) -> None:
+    """Delete the counter `key`."""
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
 
 
 def record_failure(
@@ -81,16 +114,9 @@ def record_failure(
     with runtime.transaction() as s:
         for scope, key in _keys(session, guard):
             limit, window, lock_for = rules[scope]
-            _insert_if_absent(s, key, now)
-            row = s.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
-            assert row is not None
-            expired_lock = row.locked_until is not None and as_utc(row.locked_until) <= now
-            if expired_lock or as_utc(row.window_start) + window <= now:
-                row.failures, row.window_start, row.locked_until = 0, now, None
-            row.failures += 1
-            if row.failures >= limit and row.locked_until is None:
-                row.locked_until = now + lock_for
-                caused = caused or AccountLocked(unlock_at=row.locked_until, now=now, scope=scope)
+            failures, until = count_failure(s, key, now=now, limit=limit, window=window, lock_for=lock_for)
+            if until is not None:
+                caused = caused or AccountLocked(unlock_at=until, now=now, scope=scope)
                 if scope == "account" and user_id:
                     from qianshu.evidence import service as evidence_service
 
@@ -101,7 +127,7 @@ def record_failure(
                         actor="system",
                         action="account.locked",
                         object_id=user_id,
-                        data={"until": row.locked_until.isoformat(), "failures": row.failures},
+                        data={"until": until.isoformat(), "failures": failures},
                         context=context,
                     )
         s.flush()
@@ -122,4 +148,4 @@ def failures_left(*, session: Session, clock: Clock, guard: Guard) -> int | None
 
 def clear(*, session: Session, account: str) -> None:
     """Forget the failures of `account` (after a successful login or password reset)."""
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == _hash(session, "account", account)))
+    forget(session, _hash(session, "account", account))
