@@ -535,27 +535,26 @@ def load_retention_private_key(data: bytes) -> bytes:
 
 def _retention_public(runtime: Runtime) -> tuple[str, X25519PublicKey]:
     folder = retention_key_dir(runtime)
-    status = retention_key_status(runtime=runtime)
-    if status.kid is None:
+    kid, fingerprint = _read_kid_file(folder)  # read once: the id and the fingerprint it names belong together
+    if kid is None:
         raise KeyMissing(
             "留存公钥未配置：请先运行 qianshu privacy retention-key init --out <离线路径>",
             detail_en="No retention public key: run `qianshu privacy retention-key init --out <offline path>`",
         )
-    if status.private_key_on_platform:
+    if (folder / _RETENTION_PRIV_FILE).exists():
         raise KeyMissing(
             "留存私钥仍在平台上：请运行 qianshu privacy retention-key hand-over --out <离线路径>",
             detail_en="The retention private key is still on the platform: run "
             "`qianshu privacy retention-key hand-over --out <offline path>`",
         )
     raw = (folder / _RETENTION_PUB_FILE).read_bytes()
-    kid, fingerprint = _read_kid_file(folder)
-    if kid != status.kid or (fingerprint is not None and fingerprint != _fingerprint(raw)):
+    if fingerprint is not None and fingerprint != _fingerprint(raw):
         raise VaultIntegrityError(
             "留存公钥与其密钥标识不符：请运行 qianshu privacy retention-key init --replace --out <离线路径>",
             detail_en="The retention public key does not match its key id (an interrupted replacement?): run "
             "`qianshu privacy retention-key init --replace --out <offline path>`",
         )
-    return status.kid, X25519PublicKey.from_public_bytes(raw)
+    return kid, X25519PublicKey.from_public_bytes(raw)
 
 
 def _retention_kek(shared: bytes, eph_pub: bytes, recipient_pub: bytes, context: bytes) -> bytes:
