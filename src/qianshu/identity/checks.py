@@ -380,18 +380,19 @@ def _call_provider(
     runtime: Runtime, *, level: str, reference: str, elements: Elements
 ) -> CheckOutcome | ProviderUnavailable:
     """Ask the provider; return its answer, or the ProviderUnavailable it raised (nothing is written)."""
+    if level == "face":
+        assert elements.face is not None and elements.face_content_type is not None
+        return match_face(
+            runtime,
+            FaceCheck(
+                reference=reference,
+                name=elements.name,
+                id_number=elements.id_number,
+                image=elements.face,
+                content_type=elements.face_content_type,
+            ),
+        )
     try:
-        if level == "face":
-            assert elements.face is not None and elements.face_content_type is not None
-            return face_matcher(runtime).match_face(
-                FaceCheck(
-                    reference=reference,
-                    name=elements.name,
-                    id_number=elements.id_number,
-                    image=elements.face,
-                    content_type=elements.face_content_type,
-                )
-            )
         return identity_checker(runtime).check_elements(
             ElementCheck(
                 level=_ELEMENT_LEVELS[level],
@@ -402,6 +403,14 @@ def _call_provider(
                 bank_card=elements.bank_card,
             )
         )
+    except ProviderUnavailable as exc:
+        return exc
+
+
+def match_face(runtime: Runtime, check: FaceCheck) -> CheckOutcome | ProviderUnavailable:
+    """Ask the face matcher; return its answer, or the ProviderUnavailable it raised (nothing is written)."""
+    try:
+        return face_matcher(runtime).match_face(check)
     except ProviderUnavailable as exc:
         return exc
 

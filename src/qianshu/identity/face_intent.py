@@ -24,7 +24,7 @@ from qianshu.core.logging import get_logger
 from qianshu.core.ratelimit import Limit, enforce
 from qianshu.core.runtime import runtime_of
 from qianshu.identity import levels
-from qianshu.identity.checks import failure_reason
+from qianshu.identity.checks import failure_reason, match_face
 from qianshu.identity.errors import ConsentRequired, FaceMismatch, IdentityRequired, ProviderUnavailable
 from qianshu.identity.images import check_image
 from qianshu.identity.models import Person
@@ -76,20 +76,16 @@ def confirm_face(
             )
     enforce(runtime, f"identity.face_intent:{user_id}", Limit(settings.signing_face_checks_per_hour, 3600))
     reference = new_id("fci")
-    matcher = face_matcher(runtime)
-    outcome: CheckOutcome | ProviderUnavailable
-    try:
-        outcome = matcher.match_face(
-            FaceCheck(
-                reference=reference,
-                name=open_column(session, person, "name"),
-                id_number=open_column(session, person, "id_number"),
-                image=image.data,
-                content_type=image.content_type,
-            )
-        )
-    except ProviderUnavailable as exc:
-        outcome = exc
+    outcome = match_face(
+        runtime,
+        FaceCheck(
+            reference=reference,
+            name=open_column(session, person, "name"),
+            id_number=open_column(session, person, "id_number"),
+            image=image.data,
+            content_type=image.content_type,
+        ),
+    )
     sent = outcome.sent if isinstance(outcome, ProviderUnavailable) else True
     matched = (
         isinstance(outcome, CheckOutcome) and failure_reason("face", outcome, settings.identity_face_threshold) is None
@@ -101,7 +97,7 @@ def confirm_face(
                 session=own,
                 clock=clock,
                 subject_id=user_id,
-                recipient=matcher.recipient,
+                recipient=face_matcher(runtime).recipient,
                 fields=list(levels.PROVIDER_FIELDS["face"]),
                 purpose=FACE_INTENT_PURPOSE_TEXT,
                 recipient_kind="identity_provider",
