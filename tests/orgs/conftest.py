@@ -5,7 +5,7 @@ bearer token. Who is real-name verified is the identity domain's business and is
 here a small registry stands in for the identity service's answers (`verified_level`,
 `matches_verified_identity`, `check_name_and_id`), with the same sequence-code rule as the
 identity sandbox (…991x is a mismatch), so these tests exercise orgs' own rules.
-Messages to notify are recorded, and handed on to notify when it knows the template.
+Messages to notify are recorded (`tests.support.outbox`) and handed on to notify.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from qianshu.core.runtime import Runtime
+from tests.support.outbox import Outbox, install_outbox
 
 PASSWORD = "Correct-horse-42"
 PROBLEM = "application/problem+json"
@@ -123,54 +124,10 @@ def identities(monkeypatch: pytest.MonkeyPatch) -> Identities:
 # --- messages -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Sent:
-    """One message handed to notify."""
-
-    channel: str
-    to: str
-    template: str
-    params: dict[str, Any]
-    subject_id: str
-
-
-@dataclass
-class Outbox:
-    """Every message orgs (and accounts) asked notify to send, newest last."""
-
-    sent: list[Sent] = field(default_factory=list)
-
-    def last(self, template: str) -> Sent:
-        """Return the newest message from `template`."""
-        for message in reversed(self.sent):
-            if message.template == template:
-                return message
-        raise AssertionError(f"no {template} message was sent")
-
-
 @pytest.fixture(autouse=True)
 def outbox(monkeypatch: pytest.MonkeyPatch) -> Outbox:
-    from qianshu.notify import messages as notify_messages
-    from qianshu.notify import service as notify_service
-
-    box = Outbox()
-    real_sms, real_email = notify_service.send_sms, notify_service.send_email
-
-    def send_sms(**kw: Any) -> str:
-        box.sent.append(Sent("sms", kw["phone"], kw["template"], dict(kw["params"]), kw["subject_id"]))
-        if kw["template"] in notify_messages.TEMPLATES:
-            return str(real_sms(**kw))
-        return "msg_" + secrets.token_hex(10)
-
-    def send_email(**kw: Any) -> str:
-        box.sent.append(Sent("email", kw["email"], kw["template"], dict(kw["params"]), kw["subject_id"]))
-        if kw["template"] in notify_messages.TEMPLATES:
-            return str(real_email(**kw))
-        return "msg_" + secrets.token_hex(10)
-
-    monkeypatch.setattr(notify_service, "send_sms", send_sms)
-    monkeypatch.setattr(notify_service, "send_email", send_email)
-    return box
+    """Catch every message orgs (and accounts) hand to notify, and let notify send it."""
+    return install_outbox(monkeypatch)
 
 
 # --- users --------------------------------------------------------------------------------------
