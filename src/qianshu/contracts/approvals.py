@@ -202,6 +202,41 @@ def _pending(
     return row, contract, r
 
 
+def _record_decision(
+    session: Session,
+    clock: Clock,
+    row: ContractSealApproval,
+    r: ContractRecipient,
+    *,
+    actor: str,
+    outcome: str,
+    context: RequestContext | None,
+) -> None:
+    """Write a keeper's decision ("approved" or "rejected") to the contract's trail and the seal's use record."""
+    from qianshu.orgs import service as orgs_service
+
+    flow.record(
+        session,
+        clock,
+        row.contract_id,
+        actor=actor,
+        action=f"contract.seal_{outcome}",
+        object_id=r.id,
+        data={"approval_id": row.id, "org_id": row.org_id, "seal_id": row.seal_id},
+        context=context,
+    )
+    orgs_service.record_seal_use(
+        session=session,
+        clock=clock,
+        org_id=row.org_id,
+        actor=actor,
+        action=f"org.seal_use_{outcome}",
+        object_id=row.id,
+        data={"contract_id": row.contract_id, "seal_id": row.seal_id, "agent": row.agent_id},
+        context=context,
+    )
+
+
 def approve_seal_use(
     *, session: Session, clock: Clock, approval_id: str, user_id: str, context: RequestContext | None = None
 ) -> SealApprovalRead:
@@ -210,7 +245,6 @@ def approve_seal_use(
     When the contract ended meanwhile (revoked, declined, expired) the request is closed instead.
     """
     from qianshu.contracts import signers
-    from qianshu.orgs import service as orgs_service
     from qianshu.pki import service as pki_service
 
     row, contract, r = _pending(session, approval_id, user_id)
@@ -226,26 +260,7 @@ def approve_seal_use(
     cert = pki_service.require_signing_certificate(session=session, clock=clock, subject_id=row.org_id)
     row.status, row.decided_by, row.decided_at = APPROVED, user_id, clock.now()
     session.flush()
-    flow.record(
-        session,
-        clock,
-        contract.id,
-        actor=user_id,
-        action="contract.seal_approved",
-        object_id=r.id,
-        data={"approval_id": row.id, "org_id": row.org_id, "seal_id": row.seal_id},
-        context=context,
-    )
-    orgs_service.record_seal_use(
-        session=session,
-        clock=clock,
-        org_id=row.org_id,
-        actor=user_id,
-        action="org.seal_use_approved",
-        object_id=row.id,
-        data={"contract_id": contract.id, "seal_id": row.seal_id, "agent": row.agent_id},
-        context=context,
-    )
+    _record_decision(session, clock, row, r, actor=user_id, outcome="approved", context=context)
     signers.apply_signature(session, clock, contract, r, fields, values, appearance, cert, row.agent_id, context)
     log.info("contract_seal_approved", contract_id=contract.id, approval_id=row.id)
     return _read(session, row)
@@ -261,7 +276,6 @@ def reject_seal_use(
     context: RequestContext | None = None,
 ) -> SealApprovalRead:
     """Reject a seal-use request with a reason; the agent is told and may sign again."""
-    from qianshu.orgs import service as orgs_service
 
     row, _contract, r = _pending(session, approval_id, user_id)
     reason = " ".join(reason.split())[:500]
@@ -269,26 +283,7 @@ def reject_seal_use(
     row.reason_enc = flow.seal_text(session, table=_TABLE, column="reason", row_id=row.id, value=reason)
     r.status = "waiting"
     session.flush()
-    flow.record(
-        session,
-        clock,
-        row.contract_id,
-        actor=user_id,
-        action="contract.seal_rejected",
-        object_id=r.id,
-        data={"approval_id": row.id, "org_id": row.org_id, "seal_id": row.seal_id},
-        context=context,
-    )
-    orgs_service.record_seal_use(
-        session=session,
-        clock=clock,
-        org_id=row.org_id,
-        actor=user_id,
-        action="org.seal_use_rejected",
-        object_id=row.id,
-        data={"contract_id": row.contract_id, "seal_id": row.seal_id, "agent": row.agent_id},
-        context=context,
-    )
+    _record_decision(session, clock, row, r, actor=user_id, outcome="rejected", context=context)
     flow.notify_recipient(session, clock, r, "contract_seal_rejected", {"contract": row.contract_id})
     log.info("contract_seal_rejected", contract_id=row.contract_id, approval_id=row.id)
     return _read(session, row)
