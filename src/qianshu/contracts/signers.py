@@ -117,11 +117,15 @@ def _send_code(
     *,
     purpose: str,
     template: str,
+    action: str,
     context: RequestContext | None,
-) -> None:
+) -> str:
+    """Send a one-time code to the recipient, write `action` to the trail; return the masked contact."""
     code = _issue_code(session, clock, r, purpose=purpose, user_id=None, context=context)
     minutes = max(1, runtime_of(session).settings.otp_ttl_seconds // 60)
     flow.notify_recipient(session, clock, r, template, {"code": code, "minutes": minutes})
+    flow.record(session, clock, r.contract_id, actor=r.id, action=action, object_id=r.id, context=context)
+    return flow.recipient_read(session, r).contact_masked
 
 
 def _issue_code(
@@ -213,17 +217,15 @@ def _signer_view(session: Session, r: ContractRecipient, *, granted: bool) -> Si
 def request_access_code(*, session: Session, clock: Clock, token: str, context: RequestContext | None = None) -> str:
     """Send a one-time code to the recipient's phone or e-mail; return the masked contact."""
     r = _recipient(session, token)
-    _send_code(session, clock, r, purpose=ACCESS_PURPOSE, template="otp_contract_access", context=context)
-    flow.record(
+    return _send_code(
         session,
         clock,
-        r.contract_id,
-        actor=r.id,
+        r,
+        purpose=ACCESS_PURPOSE,
+        template="otp_contract_access",
         action="contract.access_code_sent",
-        object_id=r.id,
         context=context,
     )
-    return flow.recipient_read(session, r).contact_masked
 
 
 def grant_access(
@@ -254,17 +256,15 @@ def request_intent_code(
     _authorise(session, clock, r, access=access, user_id=user_id)
     row = flow.contract_row(session, r.contract_id)
     flow.require_open(row, clock)
-    _send_code(session, clock, r, purpose=INTENT_PURPOSE, template="otp_contract_sign", context=context)
-    flow.record(
+    return _send_code(
         session,
         clock,
-        r.contract_id,
-        actor=r.id,
+        r,
+        purpose=INTENT_PURPOSE,
+        template="otp_contract_sign",
         action="contract.intent_code_sent",
-        object_id=r.id,
         context=context,
     )
-    return flow.recipient_read(session, r).contact_masked
 
 
 def confirm_face(
