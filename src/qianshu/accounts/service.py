@@ -795,18 +795,8 @@ def complete_password_reset(
     )
     if user is None or owner != user.id:
         raise CodeExpired()
-    user.password_hash = password_hashing(runtime_of(session)).hash(password)
-    user.password_changed_at = user.updated_at = clock.now()
-    revoked = _revoke(session, clock, user_id=user.id, keep=None, reason="password_reset")
     throttle.clear(session=session, account=guard.account or "")
-    _record(
-        session,
-        clock,
-        user_id=user.id,
-        action="account.password_reset",
-        data={"sessions_revoked": revoked},
-        context=context,
-    )
+    _set_password(session, clock, user, password, keep=None, reason="password_reset", context=context)
 
 
 def change_password(
@@ -828,14 +818,30 @@ def change_password(
             detail_en="Choose a password different from the current one",
             reason="unchanged",
         )
-    user.password_hash = password_hashing(runtime_of(session)).hash(new_password)
+    _set_password(
+        session, clock, user, new_password, keep=principal.session_id, reason="password_changed", context=context
+    )
+
+
+def _set_password(
+    session: Session,
+    clock: Clock,
+    user: User,
+    password: str,
+    *,
+    keep: str | None,
+    reason: str,
+    context: RequestContext | None,
+) -> None:
+    """Store the new password's hash, end the user's sessions but `keep`, and write `account.<reason>`."""
+    user.password_hash = password_hashing(runtime_of(session)).hash(password)
     user.password_changed_at = user.updated_at = clock.now()
-    revoked = _revoke(session, clock, user_id=user.id, keep=principal.session_id, reason="password_changed")
+    revoked = _revoke(session, clock, user_id=user.id, keep=keep, reason=reason)
     _record(
         session,
         clock,
         user_id=user.id,
-        action="account.password_changed",
+        action=f"account.{reason}",
         data={"sessions_revoked": revoked},
         context=context,
     )
