@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from api_load import CpuMeter, _free_port, _summary, _wait_ready, machine_facts
+from api_load import CpuMeter, free_port, machine_facts, summary, wait_ready
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -109,7 +109,7 @@ async def _closed_loop(base: str, path: str, concurrency: int, seconds: float) -
 
         start = time.perf_counter()
         await asyncio.gather(*(loop() for _ in range(concurrency)))
-        return _summary(results, time.perf_counter() - start)
+        return summary(results, time.perf_counter() - start)
 
 
 def main() -> int:
@@ -125,7 +125,7 @@ def main() -> int:
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(args.database_url).set(database=name, drivername="postgresql+psycopg")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc: subprocess.Popen[bytes] | None = None
     routes: dict[str, Any] = {}
@@ -140,7 +140,7 @@ def main() -> int:
             serve = [sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1", "--port", str(port)]
             serve += ["--workers", str(args.workers), "--no-access-log", "--log-level", "warning"]
             proc = subprocess.Popen(serve, cwd=tmp, env=env)
-            _wait_ready(base, proc)
+            wait_ready(base, proc)
             meter = CpuMeter(proc.pid, args.database_url, name)
             try:
                 for path in ("/noop", "/row"):

@@ -50,7 +50,7 @@ FIELD = {"kind": "signature", "page": 0, "x1": 80, "y1": 100, "x2": 240, "y2": 1
 BODY = "甲方：{{甲方}}\n乙方：{{乙方}}\n\n双方就{{事项}}达成如下协议。"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -129,7 +129,7 @@ async def _fixed_rate(client: Client, rate: float, seconds: float) -> dict[str, 
         tasks.append(asyncio.create_task(client.create_and_send()))
     results = await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
-    return _summary(results, elapsed) | {"target_per_s": rate}
+    return summary(results, elapsed) | {"target_per_s": rate}
 
 
 async def _drain(client: Client, limit_s: float = 180) -> None:
@@ -160,10 +160,10 @@ async def _saturate(client: Client, concurrency: int, seconds: float) -> dict[st
 
     start = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(concurrency)))
-    return _summary(results, time.perf_counter() - start) | {"concurrency": concurrency}
+    return summary(results, time.perf_counter() - start) | {"concurrency": concurrency}
 
 
-def _summary(results: list[tuple[float, bool]], elapsed: float) -> dict[str, Any]:
+def summary(results: list[tuple[float, bool]], elapsed: float) -> dict[str, Any]:
     ok = [lat for lat, good in results if good]
     return {
         "requests": len(results),
@@ -256,7 +256,7 @@ def machine_facts(seconds: float) -> dict[str, Any]:
     }
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -332,7 +332,7 @@ def main() -> int:
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(args.database_url).set(database=name).render_as_string(hide_password=False)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
@@ -360,7 +360,7 @@ def main() -> int:
                 worker = subprocess.Popen([*qianshu, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
             proc = subprocess.Popen(serve, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
-                _wait_ready(base, proc)
+                wait_ready(base, proc)
             except SystemExit:
                 sys.stderr.write((Path(tmp) / "serve.log").read_text(errors="replace")[-3000:])
                 raise
