@@ -300,3 +300,18 @@ def test_recent_deliveries_are_the_newest_of_each_endpoint(session: Any, clock: 
         "whk_a": ["dlv_a4", "dlv_a3", "dlv_a2"],
         "whk_b": ["dlv_b1", "dlv_b0"],
     }
+
+
+def test_a_receiver_check_refuses_a_signature_header_with_non_ascii_characters() -> None:
+    from qianshu.contracts import webhooks
+
+    now = datetime(2026, 5, 1, 8, 0, 0)
+    stamp, body = str(int(now.timestamp())), b'{"event":"contract.sent"}'
+    good = webhooks.signature("whsec_test", stamp, body)
+    forged = "v1=\u00e9" + good[4:]  # what a Latin-1 header can carry
+
+    def check(header: str) -> bool:
+        return webhooks.verify_signature(secret="whsec_test", timestamp=stamp, body=body, header=header, now=now)
+
+    assert check(good) and check(f"{forged}, {good}")
+    assert not check(forged) and not check("v1=签名")

@@ -52,6 +52,10 @@ def test_unsigned_stale_or_replayed_requests_are_refused(
     raw = json.dumps(BODY).encode()
     path = httpx.URL(identity_sandbox.url).path + "/v1/elements"
     headers = request_signing.sign(SECRET.encode(), method="POST", path=path, body=raw, now=clock.now())
+    forged = {**headers, request_signing.SIGNATURE_HEADER: "v1=\u00e9" + headers[request_signing.SIGNATURE_HEADER][4:]}
+    forged_bytes = {k: v.encode("latin-1") for k, v in forged.items()}
+    refused = httpx.post(identity_sandbox.url + "/v1/elements", content=raw, headers=forged_bytes, timeout=5)
+    assert refused.status_code == 401  # a signature with a non-ASCII character: refused, not a 500
     first = httpx.post(identity_sandbox.url + "/v1/elements", content=raw, headers=headers, timeout=5)
     replay = httpx.post(identity_sandbox.url + "/v1/elements", content=raw, headers=headers, timeout=5)
     assert (first.status_code, replay.status_code) == (200, 401)

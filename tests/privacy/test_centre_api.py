@@ -169,3 +169,7 @@ def test_cancellation_page_explains_and_unsubscribe_link_works(
     )
     assert r.status_code == 200 and "unsubscribed" in r.text
     assert c.get("/api/v1/me/privacy/preferences").json()["marketing_sms"] is False
+    # a forged token with characters outside ASCII is a bad link (422), never a 500
+    for token in ("退订" * 8, "é" + link_token[1:]):
+        bad = client.post("/api/v1/privacy/unsubscribe", json={"user_id": user, "token": token})
+        assert bad.status_code == 422 and bad.json()["type"].endswith("/invalid-input"), bad.text

@@ -28,6 +28,18 @@ def test_first_visit_sets_httponly_csrf_cookie_and_only_that(client: Any) -> Non
     assert cookies[0].startswith("qs_csrf=") and "HttpOnly" in cookies[0] and "SameSite=lax" in cookies[0]
 
 
+def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_server_error(client: Any) -> None:
+    from qianshu.core.security import equal_secrets
+
+    client.get("/", headers=HTML)
+    client.cookies.set("qs_session", "not-a-session")
+    token = client.cookies.get("qs_csrf")
+    for supplied in ("\u00e9" * 8, "\u00ff" + token[1:]):  # a header is read as Latin-1
+        r = client.post("/api/v1/sessions", json={}, headers={"X-CSRF-Token": supplied.encode("latin-1")})
+        assert r.status_code == 403 and r.json()["type"].endswith("/csrf-failed"), r.text
+    assert equal_secrets("签署", "签署") and not equal_secrets("abc", "签署") and not equal_secrets("abc", "abd")
+
+
 def test_static_assets_are_served(client: Any) -> None:
     css = client.get("/static/app.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")

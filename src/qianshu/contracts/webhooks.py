@@ -51,6 +51,7 @@ from qianshu.core.errors import Conflict, InvalidInput, NotFound
 from qianshu.core.ids import is_id, new_id, new_token
 from qianshu.core.logging import get_logger
 from qianshu.core.runtime import Runtime, runtime_of
+from qianshu.core.security import equal_secrets
 from qianshu.jobs import service as jobs_service
 from qianshu.vault import service as vault_service
 
@@ -89,7 +90,7 @@ def verify_signature(
     if not timestamp.isdigit() or abs(int(now.timestamp()) - int(timestamp)) > tolerance:
         return False
     expected = signature(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, part.strip()) for part in header.split(","))
+    return any(equal_secrets(expected, part.strip()) for part in header.split(","))
 
 
 def body_of(payload: dict[str, Any]) -> bytes:

@@ -25,6 +25,15 @@ _CSP = (
 )
 
 
+def equal_secrets(expected: str, given: str) -> bool:
+    """Compare a secret with what a request supplied, in constant time, whatever characters it holds.
+
+    `hmac.compare_digest` raises TypeError on a str with non-ASCII characters, which a header (read
+    as Latin-1), a cookie or a JSON body can carry; both sides are compared as UTF-8 bytes instead.
+    """
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
 class SecurityMiddleware(HttpMiddleware):
     """Attach a request id, pick the locale, issue (and at login rotate) the CSRF cookie, set security headers."""
 
@@ -123,5 +132,5 @@ async def csrf_protect(request: Request) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD, "")
         supplied = value if isinstance(value, str) else ""
-    if not expected or not supplied or not hmac.compare_digest(expected, supplied):
+    if not expected or not supplied or not equal_secrets(expected, supplied):
         raise CsrfFailed()

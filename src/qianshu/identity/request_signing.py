@@ -16,6 +16,8 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from qianshu.core.security import equal_secrets
+
 TIMESTAMP_HEADER = "X-Qianshu-Timestamp"
 NONCE_HEADER = "X-Qianshu-Nonce"
 SIGNATURE_HEADER = "X-Qianshu-Signature"
@@ -81,7 +83,7 @@ def verify(
         canonical(method=method, path=path, timestamp=timestamp, nonce=nonce, body=body),
         hashlib.sha256,
     ).hexdigest()
-    if not hmac.compare_digest(expected, given[3:]):
+    if not equal_secrets(expected, given[3:]):
         return "bad signature"
     if not nonces.add(nonce, now):
         return "nonce replayed"

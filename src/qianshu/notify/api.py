@@ -23,7 +23,7 @@ def list_messages(
     channel: Channel | None = None,
     status: MessageStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[MessageRead]:
     """List sent and queued messages, newest first, recipients masked (operators only)."""
     return notify_service.list_messages(

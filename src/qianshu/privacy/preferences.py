@@ -18,6 +18,7 @@ from qianshu.core.deps import RequestContext
 from qianshu.core.errors import InvalidInput
 from qianshu.core.ids import is_id
 from qianshu.core.runtime import read_or_create_secret, runtime_of
+from qianshu.core.security import equal_secrets
 from qianshu.evidence import service as evidence_service
 from qianshu.privacy.centre_models import NotificationPreference
 from qianshu.privacy.centre_schemas import PreferencesRead
@@ -97,7 +98,7 @@ def unsubscribe(
 ) -> PreferencesRead:
     """Turn all marketing off for `user_id` when the link's token is right (no sign-in needed)."""
     expected = unsubscribe_token(session=session, user_id=user_id) if is_id(user_id, "usr") else ""
-    if not expected or not hmac.compare_digest(expected, token):
+    if not expected or not equal_secrets(expected, token):
         raise InvalidInput("退订链接无效", detail_en="The unsubscribe link is not valid")
     return set_preferences(
         session=session,
