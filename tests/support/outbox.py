@@ -39,10 +39,6 @@ class Outbox:
                 return message
         raise AssertionError(f"no {template} message was sent")
 
-    def count(self, to: str) -> int:
-        """Return how many messages went to `to`."""
-        return sum(1 for m in self.sent if m.to == to)
-
     def templates(self, subject_id: str | None = None) -> list[str]:
         """Return the templates sent (to `subject_id`), oldest first."""
         return [m.template for m in self.sent if subject_id is None or m.subject_id == subject_id]

@@ -795,8 +795,8 @@ def complete_password_reset(
     )
     if user is None or owner != user.id:
         raise CodeExpired()
-    throttle.clear(session=session, account=guard.account or "")
     _set_password(session, clock, user, password, keep=None, reason="password_reset", context=context)
+    throttle.clear(session=session, account=guard.account or "")
 
 
 def change_password(

@@ -276,7 +276,6 @@ def reject_seal_use(
     context: RequestContext | None = None,
 ) -> SealApprovalRead:
     """Reject a seal-use request with a reason; the agent is told and may sign again."""
-
     row, _contract, r = _pending(session, approval_id, user_id)
     reason = " ".join(reason.split())[:500]
     row.status, row.decided_by, row.decided_at = REJECTED, user_id, clock.now()
