@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from qianshu.core.clock import as_utc
+from qianshu.core.errors import InvalidInput
 
 _NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -57,14 +58,34 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+    """Refuse text holding U+0000 before it reaches the database, on either backend alike.
+
+    PostgreSQL cannot store the character in a text column (the driver raises DataError, a 500),
+    while SQLite would keep it. Every value a request supplies (JSON, form, query, path) ends up
+    as a statement parameter, so this one check answers them all with 422 and writes nothing.
+    """
+    for row in parameters if executemany else (parameters,):
+        values = row.values() if isinstance(row, dict) else (row or ())
+        for value in values:
+            if type(value) is str and "\x00" in value:
+                raise InvalidInput(
+                    "文本中不能含有空字符（U+0000）", detail_en="Text may not contain the NUL character (U+0000)"
+                )
+
+
 def make_engine(url: str, *, pool_size: int = 16, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL a pool of `pool_size`."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL a pool of `pool_size`.
+
+    On both, a statement whose text parameters hold U+0000 is refused (`_refuse_nul`).
+    """
     if url.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "before_cursor_execute", _refuse_nul)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
@@ -74,7 +95,9 @@ def make_engine(url: str, *, pool_size: int = 16, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         # A request that waits `pool_timeout` for a connection gets 503 server-busy (core/errors.py).
         kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": 10} | kwargs
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
