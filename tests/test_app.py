@@ -40,3 +40,31 @@ def test_public_url_follows_host_and_port_unless_set(tmp_path: Any) -> None:
     assert Settings(data_dir=tmp_path, port=9001, public_base_url="https://x.example/").public_base_url == (
         "https://x.example"
     )
+
+
+def test_openapi_documents_every_error_as_problem_json_and_files_by_their_type(client: Any) -> None:
+    spec = client.get("/api/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert schemas["Problem"]["required"] == ["type", "title", "status"]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    operations = [(path, op) for path, item in spec["paths"].items() for op in item.values()]
+    assert len(operations) > 150
+    for path, op in operations:
+        assert op["responses"]["default"]["content"] == problem, path
+        if "422" in op["responses"]:
+            assert op["responses"]["422"]["content"] == problem, path
+    # a real 422 has that shape
+    bad = client.post("/api/v1/sessions", json={"login": 7})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    assert {"type", "title", "status"} <= bad.json().keys()
+    files = {
+        "/api/v1/contracts/{contract_id}/pdf": "application/pdf",
+        "/api/v1/sign/{token}/pdf": "application/pdf",
+        "/api/v1/evidence-reports/{report_id}/bundle": "application/zip",
+        "/orgs/{org_id}/seals/{seal_id}/image": "image/png",
+        "/log/tile/{tile_path}": "application/octet-stream",
+    }
+    for path, media in files.items():
+        (key,) = [p for p in spec["paths"] if p.endswith(path)]
+        assert list(spec["paths"][key]["get"]["responses"]["200"]["content"]) == [media], key

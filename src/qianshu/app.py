@@ -27,11 +27,11 @@ from qianshu.core.errors import (
     dependency_unavailable,
 )
 from qianshu.core.logging import get_logger
+from qianshu.core.openapi import PROBLEM_JSON, document_problems
 from qianshu.core.runtime import Runtime
 from qianshu.core.security import SecurityMiddleware, csrf_protect
 
 log = get_logger("qianshu.app")
-PROBLEM_JSON = "application/problem+json"
 
 
 def domain_modules(name: str) -> list[Any]:
@@ -266,6 +266,14 @@ def create_app(runtime: Runtime, *, start_background: bool = True) -> FastAPI:
         dependencies=[Depends(csrf_protect)],
     )
     app.state.runtime = runtime
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     _install_error_handlers(app)
     # Inside SecurityMiddleware, so a 503 server-busy carries the same security headers as any answer.
     app.add_middleware(InFlightLimitMiddleware, limit=runtime.settings.max_requests_in_flight)

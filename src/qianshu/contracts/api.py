@@ -42,6 +42,7 @@ from qianshu.contracts.schemas import (
 from qianshu.core.auth import CurrentUser, OptionalUser, Principal
 from qianshu.core.deps import ClockDep, ContextDep, DbSession, SettingsDep
 from qianshu.core.errors import BadRequest
+from qianshu.core.openapi import file_response
 from qianshu.signing.errors import PdfTooLarge
 
 router = APIRouter(tags=["contracts"])
@@ -107,7 +108,11 @@ def get_document(document_id: str, session: DbSession, user: Reader) -> Document
     return contracts_service.get_document_or_raise(session=session, document_id=document_id, owner_id=user.user_id)
 
 
-@router.get("/api/v1/documents/{document_id}/pdf")
+@router.get(
+    "/api/v1/documents/{document_id}/pdf",
+    response_class=Response,
+    responses=file_response("application/pdf", "The document (PDF)"),
+)
 def document_pdf(document_id: str, session: DbSession, user: Reader) -> Response:
     """Download one of my documents."""
     return _pdf(
@@ -138,7 +143,11 @@ def get_template(template_id: str, session: DbSession, user: OptionalUser) -> Te
     )
 
 
-@router.get("/api/v1/templates/{template_id}/pdf")
+@router.get(
+    "/api/v1/templates/{template_id}/pdf",
+    response_class=Response,
+    responses=file_response("application/pdf", "The template with its placeholders (PDF)"),
+)
 def template_pdf(template_id: str, session: DbSession, user: OptionalUser) -> Response:
     """Download a template as a PDF with 【variable】 placeholders (A7: no verification needed)."""
     data = contracts_service.template_preview_pdf(
@@ -248,7 +257,11 @@ def revoke_contract(
     )
 
 
-@router.get("/api/v1/contracts/{contract_id}/pdf")
+@router.get(
+    "/api/v1/contracts/{contract_id}/pdf",
+    response_class=Response,
+    responses=file_response("application/pdf", "The contract as it stands (PDF)"),
+)
 def contract_pdf(contract_id: str, session: DbSession, user: Reader) -> Response:
     """Download the contract as it stands (the signed B-LTA PDF once completed)."""
     return _pdf(
@@ -375,7 +388,11 @@ def decline(
     )
 
 
-@router.get("/api/v1/sign/{token}/pdf")
+@router.get(
+    "/api/v1/sign/{token}/pdf",
+    response_class=Response,
+    responses=file_response("application/pdf", "The contract as it stands (PDF)"),
+)
 def link_pdf(
     token: str,
     session: DbSession,

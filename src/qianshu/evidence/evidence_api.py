@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from qianshu.core.auth import CurrentUser, OperatorUser
 from qianshu.core.deps import ClockDep, ContextDep, DbSession, RuntimeDep
 from qianshu.core.errors import BadRequest, InvalidInput
+from qianshu.core.openapi import file_response
 from qianshu.evidence import bundle, preservation, reports, verification
 from qianshu.evidence.evidence_schemas import (
     DecisionIn,
@@ -129,7 +130,11 @@ def get_preservation(preservation_id: str, user: CurrentUser, session: DbSession
     )
 
 
-@router.get("/api/v1/preservations/{preservation_id}/certificate", response_class=Response)
+@router.get(
+    "/api/v1/preservations/{preservation_id}/certificate",
+    response_class=Response,
+    responses=file_response(PDF, "The signed preservation certificate (PDF)"),
+)
 def get_certificate(preservation_id: str, user: CurrentUser, session: DbSession) -> Response:
     """Download the signed preservation certificate (PDF); 409 while it is being made."""
     data = preservation.certificate_bytes(
@@ -138,14 +143,22 @@ def get_certificate(preservation_id: str, user: CurrentUser, session: DbSession)
     return _attachment(data, PDF, f"preservation-certificate-{preservation_id}.pdf")
 
 
-@router.get("/api/v1/preservations/{preservation_id}/original", response_class=Response)
+@router.get(
+    "/api/v1/preservations/{preservation_id}/original",
+    response_class=Response,
+    responses=file_response("application/octet-stream", "The preserved file as it was received"),
+)
 def get_original(preservation_id: str, user: CurrentUser, session: DbSession) -> Response:
     """Download the preserved file (owner only)."""
     data = preservation.original_bytes(session=session, preservation_id=preservation_id, viewer_id=user.user_id)
     return _attachment(data, "application/octet-stream", f"preserved-{preservation_id}.bin")
 
 
-@router.get("/api/v1/preservations/{preservation_id}/bundle", response_class=Response)
+@router.get(
+    "/api/v1/preservations/{preservation_id}/bundle",
+    response_class=Response,
+    responses=file_response(ZIP, "The evidence bundle (ZIP)"),
+)
 def get_preservation_bundle(preservation_id: str, user: CurrentUser, session: DbSession) -> Response:
     """Download the evidence bundle of one of the caller's preservations (ZIP)."""
     preservation.get_preservation_or_raise(session=session, preservation_id=preservation_id, viewer_id=user.user_id)
@@ -270,7 +283,11 @@ def reject_report(
     )
 
 
-@router.get("/api/v1/evidence-reports/{report_id}/pdf", response_class=Response)
+@router.get(
+    "/api/v1/evidence-reports/{report_id}/pdf",
+    response_class=Response,
+    responses=file_response(PDF, "The issued evidence report (PDF)"),
+)
 def get_report_pdf(
     report_id: str, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
 ) -> Response:
@@ -286,7 +303,11 @@ def get_report_pdf(
     return _attachment(data, PDF, f"evidence-report-{report_id}.pdf")
 
 
-@router.get("/api/v1/evidence-reports/{report_id}/bundle", response_class=Response)
+@router.get(
+    "/api/v1/evidence-reports/{report_id}/bundle",
+    response_class=Response,
+    responses=file_response(ZIP, "The subject's evidence bundle with the report (ZIP)"),
+)
 def get_report_bundle(
     report_id: str, user: CurrentUser, session: DbSession, clock: ClockDep, context: ContextDep
 ) -> Response:
@@ -302,7 +323,11 @@ def get_report_bundle(
     return _attachment(data, ZIP, name)
 
 
-@router.get("/api/v1/evidence-reports/{report_id}/request-document", response_class=Response)
+@router.get(
+    "/api/v1/evidence-reports/{report_id}/request-document",
+    response_class=Response,
+    responses=file_response("application/octet-stream", "The authority's request document, as uploaded"),
+)
 def get_request_document(report_id: str, operator: OperatorUser, session: DbSession) -> Response:
     """Download the authority's request document (operators)."""
     data, media_type = reports.request_document(session=session, report_id=report_id)

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 
 from qianshu.core.deps import DbSession, RuntimeDep
 from qianshu.core.errors import InvalidInput, NotFound
+from qianshu.core.openapi import file_response
 from qianshu.evidence import merkle, tiles, translog
 
 router = APIRouter(tags=["transparency log"])
@@ -29,7 +30,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"  # tlog-tiles: tiles SHOULD be
 
 
 @router.get(
-    "/log/checkpoint", response_class=Response, summary="Newest signed checkpoint (C2SP tlog-checkpoint)"
+    "/log/checkpoint",
+    response_class=Response,
+    responses=file_response("text/plain", "The checkpoint (signed note)"),
+    summary="Newest signed checkpoint (C2SP tlog-checkpoint)",
 )
 def get_checkpoint(session: DbSession, runtime: RuntimeDep) -> Response:
     """Serve the newest checkpoint; a fresh log signs its first one on the way."""
@@ -42,7 +46,12 @@ def get_checkpoint(session: DbSession, runtime: RuntimeDep) -> Response:
     return Response(note, media_type=TEXT_PLAIN, headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/log/key", response_class=Response, summary="The log's verifier key (signed-note encoding)")
+@router.get(
+    "/log/key",
+    response_class=Response,
+    responses=file_response("text/plain", "The verifier key"),
+    summary="The log's verifier key (signed-note encoding)",
+)
 def get_key(runtime: RuntimeDep) -> Response:
     """Serve the verifier key `<origin>+<key id>+<base64 key>` that checks the checkpoints."""
     return Response(
@@ -52,7 +61,12 @@ def get_key(runtime: RuntimeDep) -> Response:
     )
 
 
-@router.get("/log/tile/{tile_path:path}", response_class=Response, summary="Hash tile or entry bundle")
+@router.get(
+    "/log/tile/{tile_path:path}",
+    response_class=Response,
+    responses=file_response("application/octet-stream", "The tile or entry bundle"),
+    summary="Hash tile or entry bundle",
+)
 def get_tile(tile_path: str, request: Request, session: DbSession) -> Response:
     """Serve a tile at its canonical C2SP tlog-tiles path; anything else is 404."""
     ref = tiles.parse_tile_path("tile/" + tile_path)
@@ -88,13 +102,9 @@ def _parse_hash(value: str) -> bytes:
 @router.get("/api/v1/log/proof/inclusion", summary="Inclusion proof (RFC 9162 §2.1.3)")
 def get_inclusion_proof(
     session: DbSession,
-    leaf_hash: Annotated[
-        str | None, Query(max_length=100, description="RFC 6962 leaf hash, hex or base64")
-    ] = None,
+    leaf_hash: Annotated[str | None, Query(max_length=100, description="RFC 6962 leaf hash, hex or base64")] = None,
     index: Annotated[int | None, Query(ge=0, description="Leaf index")] = None,
-    tree_size: Annotated[
-        int | None, Query(ge=1, description="Tree size (default: newest checkpoint)")
-    ] = None,
+    tree_size: Annotated[int | None, Query(ge=1, description="Tree size (default: newest checkpoint)")] = None,
 ) -> dict[str, Any]:
     """Prove an entry's inclusion, by leaf hash or index, in the tree of `tree_size` leaves."""
     proof = translog.inclusion_proof(

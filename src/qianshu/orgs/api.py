@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from qianshu.core.auth import Acting, ActingUser, CurrentUser, OperatorUser
 from qianshu.core.deps import ClockDep, ContextDep, DbSession
 from qianshu.core.errors import InvalidInput
+from qianshu.core.openapi import file_response
 from qianshu.orgs import service as orgs_service
 from qianshu.orgs.schemas import (
     ConfirmationRead,
@@ -237,7 +238,11 @@ def get_seal(org_id: OrgId, seal_id: ObjId, user: CurrentUser, session: DbSessio
     return orgs_service.get_seal(session=session, org_id=org_id, user_id=user.user_id, seal_id=seal_id)
 
 
-@router.get("/orgs/{org_id}/seals/{seal_id}/image", response_class=Response)
+@router.get(
+    "/orgs/{org_id}/seals/{seal_id}/image",
+    response_class=Response,
+    responses=file_response("image/png", "The seal image (PNG)"),
+)
 def seal_image(org_id: OrgId, seal_id: ObjId, user: CurrentUser, session: DbSession) -> Response:
     """Return the seal's PNG (members only; never cached by shared caches)."""
     png = orgs_service.get_seal_image(session=session, org_id=org_id, user_id=user.user_id, seal_id=seal_id)
