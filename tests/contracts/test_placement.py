@@ -153,3 +153,17 @@ def test_badly_placed_fields_are_refused_readably_and_nothing_is_created(
     assert raw == "[]" or "&#34;signer&#34;: 0" in r.text
     with runtime.transaction() as s:
         assert contracts_service.list_contracts(session=s, user_id=owner, contact_bidxs=[]) == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999", "abc"])
+def test_a_coordinate_input_that_is_no_finite_number_is_refused_readably(
+    browser: Callable[..., Any], make_person: Callable[..., str], runtime: Runtime, value: str
+) -> None:
+    owner = make_person(SENDER, verified=False)
+    sender = browser(SENDER)
+    for name in ("s0_page", "s0_x", "s0_order"):
+        r = _post(sender, {"s0_contact": SIGNER, name: value})
+        assert r.status_code == 422 and 'class="notice error"' in r.text, (name, r.status_code)
+        assert f"{name} 应为数字" in r.text
+    with runtime.transaction() as s:
+        assert contracts_service.list_contracts(session=s, user_id=owner, contact_bidxs=[]) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import math
 from collections.abc import Callable
 from datetime import datetime, time
 from typing import Any
@@ -104,9 +105,12 @@ def _number(form: FormData, name: str, default: float | None = None) -> float | 
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise InvalidInput(f"{name} 应为数字", detail_en=f"{name} must be a number") from None
+        value = math.nan
+    if not math.isfinite(value):  # "nan", "inf" and "1e999" parse, but are no number a page can use
+        raise InvalidInput(f"{name} 应为数字", detail_en=f"{name} must be a number")
+    return value
 
 
 async def _upload(form: FormData, name: str, limit: int) -> bytes:
