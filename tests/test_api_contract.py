@@ -3,7 +3,8 @@
 For each operation of `/api/openapi.json` (as an operator, so that operator routes are reached too),
 Schemathesis generates requests from the schema, valid and invalid, and checks each answer: never
 a server error, a documented status code, the documented media type and a body matching the
-documented schema (a problem object for every error). Examples are derandomised and few, so a run
+documented schema (a problem object for every error); and an operation documented as needing
+credentials refuses the same request sent without them. Examples are derandomised and few, so a run
 is short and repeatable: it guards the document's completeness and the answers at the schema's
 boundaries. Longer runs (`st run` against a live server, thousands of cases) found a 500 on a CSRF
 header or unsubscribe token with non-ASCII characters, on an offset past the database's integers,
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -32,6 +34,7 @@ CHECKED = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
+    ignored_auth,
 ]
 # Operations that would end the caller's own session or account mid-run.
 SKIPPED = {

@@ -68,3 +68,11 @@ def test_openapi_documents_every_error_as_problem_json_and_files_by_their_type(c
     for path, media in files.items():
         (key,) = [p for p in spec["paths"] if p.endswith(path)]
         assert list(spec["paths"][key]["get"]["responses"]["200"]["content"]) == [media], key
+    # credentials: required, optional or none, as each operation's dependencies say
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "session_cookie"}
+    signed_in = [{"bearer": []}, {"session_cookie": []}]
+    assert spec["paths"]["/api/v1/contracts"]["post"]["security"] == signed_in  # a person or an API key
+    assert spec["paths"]["/api/v1/operator/messages"]["get"]["security"] == signed_in
+    assert spec["paths"]["/api/v1/templates"]["get"]["security"] == [*signed_in, {}]  # A7: anyone may browse
+    assert "security" not in spec["paths"]["/log/checkpoint"]["get"]
+    assert "security" not in spec["paths"]["/api/v1/sessions"]["post"]

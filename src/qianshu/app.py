@@ -27,7 +27,7 @@ from qianshu.core.errors import (
     dependency_unavailable,
 )
 from qianshu.core.logging import get_logger
-from qianshu.core.openapi import PROBLEM_JSON, document_problems
+from qianshu.core.openapi import PROBLEM_JSON, document_problems, document_security
 from qianshu.core.runtime import Runtime
 from qianshu.core.security import SecurityMiddleware, csrf_protect
 
@@ -270,7 +270,7 @@ def create_app(runtime: Runtime, *, start_background: bool = True) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = document_security(document_problems(generate()), app.routes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

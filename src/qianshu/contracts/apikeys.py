@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from qianshu.contracts.integrator_schemas import SCOPES, ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 from qianshu.contracts.models import ApiKey
-from qianshu.core.auth import Principal, get_current_user
+from qianshu.core.auth import Principal, get_current_user, requires_sign_in
 from qianshu.core.clock import Clock, as_utc
 from qianshu.core.deps import DbSession, RequestContext
 from qianshu.core.errors import Forbidden, NotFound, Unauthenticated
@@ -237,6 +237,7 @@ def caller(scope: str) -> Callable[[Request, Session], Principal]:
     if scope not in SCOPES:
         raise ValueError(scope)
 
+    @requires_sign_in
     def dependency(request: Request, session: DbSession) -> Principal:
         principal = key_principal(request, session, scope)
         if principal is not None:

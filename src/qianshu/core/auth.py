@@ -10,8 +10,9 @@ After a major privacy-policy update the re-consent gate (promise P1) sends peopl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
@@ -23,6 +24,22 @@ from qianshu.core.security import SESSION_COOKIE
 
 OPERATOR = "operator"
 _GATE_EXEMPT = ("/privacy", "/api/v1/privacy", "/logout", "/api/v1/sessions/current")
+_Dep = TypeVar("_Dep", bound=Callable[..., object])
+# Dependencies that answer 401 without a signed-in user (or API key), and those that only look for
+# one: the OpenAPI document names the credentials each operation takes from them (core/openapi.py).
+SIGN_IN_REQUIRED: set[Callable[..., object]] = set()
+SIGN_IN_OPTIONAL: set[Callable[..., object]] = set()
+
+
+def requires_sign_in(dependency: _Dep) -> _Dep:
+    """Mark `dependency` as refusing a request without credentials (401)."""
+    SIGN_IN_REQUIRED.add(dependency)
+    return dependency
+
+
+def _optional_sign_in(dependency: _Dep) -> _Dep:
+    SIGN_IN_OPTIONAL.add(dependency)
+    return dependency
 
 
 @dataclass(frozen=True)
@@ -79,9 +96,7 @@ def set_session_cookie(response: Response, *, token: str, settings: Settings) ->
 
 def clear_session_cookie(response: Response, *, settings: Settings) -> None:
     """Remove the session cookie."""
-    response.delete_cookie(
-        SESSION_COOKIE, httponly=True, samesite="lax", secure=bool(settings.cookie_secure), path="/"
-    )
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=bool(settings.cookie_secure), path="/")
 
 
 def login_url(request: Request) -> str:
@@ -104,6 +119,7 @@ def _needs_reconsent(request: Request, session: DbSession, principal: Principal)
     return bool(privacy_service.needs_reconsent(session=session, user_id=principal.user_id))
 
 
+@_optional_sign_in
 def get_optional_user(request: Request, session: DbSession) -> Principal | None:
     """Resolve the request's session, or None when there is none (or it expired)."""
     cached = getattr(request.state, "principal_resolved", False)
@@ -122,6 +138,7 @@ def get_optional_user(request: Request, session: DbSession) -> Principal | None:
     return principal
 
 
+@requires_sign_in
 def get_signed_in_user(request: Request, session: DbSession) -> Principal:
     """Require a signed-in user, without the re-consent gate (401 problem otherwise)."""
     principal = get_optional_user(request, session)
@@ -130,6 +147,7 @@ def get_signed_in_user(request: Request, session: DbSession) -> Principal:
     return principal
 
 
+@requires_sign_in
 def get_current_user(request: Request, session: DbSession) -> Principal:
     """Require a signed-in user who accepted the current policy (401 / 403 problem otherwise)."""
     principal = get_signed_in_user(request, session)
@@ -142,6 +160,7 @@ def get_current_user(request: Request, session: DbSession) -> Principal:
     return principal
 
 
+@requires_sign_in
 def get_operator_user(request: Request, session: DbSession) -> Principal:
     """Require a signed-in operator (401 when signed out, 403 for everyone else)."""
     principal = get_current_user(request, session)

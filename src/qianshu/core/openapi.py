@@ -6,12 +6,18 @@ application/problem+json: 400, 401, 403, 404, 409, 413, 422, 429, 503 and, when 
 breaks, 500. `document_problems` rewrites the generated document once: a `Problem` schema, each
 operation's 422 as a problem, and a `default` response naming every other error status, so an
 integrator's generated client (and a contract test such as Schemathesis) knows the shape of
-every answer.
+every answer. `document_security` names the credentials: a bearer token (a session's or an
+organisation's API key) or the session cookie, required or optional per operation as its
+dependencies say (`core/auth.py`: `requires_sign_in`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from fastapi import routing
+from fastapi.dependencies.models import Dependant
 
 from qianshu.core.errors import PROBLEM_BASE
 
@@ -85,3 +91,49 @@ def file_response(media_type: str, description: str) -> dict[int | str, dict[str
     """Return `responses` for a route that answers a file (with `response_class=Response`)."""
     binary = {"schema": {"type": "string", "format": "binary"}}
     return {200: {"description": description, "content": {media_type: binary}}}
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A session token (POST /api/v1/sessions) or an organisation's API key (qsk_…)",
+    },
+    "session_cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "qs_session",
+        "description": "The browser session; POST, PUT, PATCH and DELETE also need X-CSRF-Token (the qs_csrf cookie)",
+    },
+}
+_SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"session_cookie": []}]
+
+
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
+
+
+def document_security(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
+    """Name each operation's credentials in `schema` (in place): required, optional or none; return it."""
+    from qianshu.core.auth import SIGN_IN_OPTIONAL, SIGN_IN_REQUIRED
+
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    paths = schema.get("paths", {})
+    for context in routing.iter_route_contexts(list(routes)):
+        route = context.original_route
+        if not isinstance(route, routing.APIRoute) or context.path_format not in paths:
+            continue
+        calls = set(_calls(route.dependant))
+        if calls & SIGN_IN_REQUIRED:
+            security = _SIGNED_IN
+        elif calls & SIGN_IN_OPTIONAL:
+            security = [*_SIGNED_IN, {}]  # {}: no credentials is fine too
+        else:
+            continue
+        for method in route.methods or ():
+            operation = paths[context.path_format].get(method.lower())
+            if operation is not None:
+                operation["security"] = security
+    return schema

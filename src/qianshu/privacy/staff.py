@@ -17,7 +17,7 @@ from fastapi import Request
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from qianshu.core.auth import Principal, get_operator_user, get_page_operator
+from qianshu.core.auth import Principal, get_operator_user, get_page_operator, requires_sign_in
 from qianshu.core.clock import Clock
 from qianshu.core.deps import DbSession, RequestContext
 from qianshu.core.errors import InvalidInput, NotFound
@@ -117,6 +117,7 @@ def staff_dependency(permission: str, *, page: bool = False) -> Callable[..., St
     """Return a FastAPI dependency requiring an operator with `permission` (page: login redirect)."""
     base = get_page_operator if page else get_operator_user
 
+    @requires_sign_in
     def dependency(request: Request, session: DbSession) -> Staff:
         principal = base(request, session)
         return require_permission(session=session, principal=principal, permission=permission)
