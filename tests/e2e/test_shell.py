@@ -96,3 +96,20 @@ def test_error_page_is_a_page_not_json(new_page: Any, viewport: dict[str, int]) 
     assert page.inner_text("#error-title") == "未找到"
     assert page.get_by_role("link", name="返回首页").is_visible()
     _no_horizontal_overflow(page)
+
+
+def test_api_reference_renders_from_this_origin_under_the_csp(desktop_page: Any, live_server: Any) -> None:
+    """The Developers page links /api/docs: Swagger UI, served locally, shows every tag and the credentials."""
+    page = desktop_page
+    errors = _collect_console_errors(page)
+    origin, outside = live_server("/"), []
+    page.on("request", lambda r: None if r.url.startswith(origin) else outside.append(r.url))
+    page.goto("/api/docs")
+    page.wait_for_selector("#swagger-ui .opblock-tag", timeout=20_000)
+    tags = page.locator("#swagger-ui .opblock-tag").all_inner_texts()
+    assert {"contracts", "integrations", "transparency log"} <= {t.strip() for t in tags}
+    assert page.locator("#swagger-ui button.authorize").is_visible()
+    page.locator("#swagger-ui .opblock-tag", has_text="contracts").first.click()
+    page.wait_for_selector("#swagger-ui .opblock-summary-path[data-path='/api/v1/contracts']")
+    assert errors == [] and outside == []
+    screenshot(page, "api-docs")

@@ -1,4 +1,4 @@
-"""The shell's own pages: home, language switch and the operator console's start page."""
+"""The shell's own pages: home, language switch, the API reference and the operator console's start page."""
 
 from __future__ import annotations
 
@@ -47,6 +47,12 @@ CONSOLE_LINKS = (
 def home(request: Request, user: OptionalUser) -> HTMLResponse:
     """Show what the platform does, with calls to action (the header knows who is signed in)."""
     return render(request, "home.html")
+
+
+@router.get("/api/docs", response_class=HTMLResponse)
+async def api_docs(request: Request) -> HTMLResponse:
+    """Browse the OpenAPI document with Swagger UI, served from this origin (vendor/swagger-ui)."""
+    return render(request, "api_docs.html")
 
 
 @router.get("/lang/{code}")
