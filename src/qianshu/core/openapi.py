@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import routing
 from fastapi.dependencies.models import Dependant
 
+from qianshu.core.auth import SIGN_IN_OPTIONAL, SIGN_IN_REQUIRED
 from qianshu.core.errors import PROBLEM_BASE
 
 PROBLEM_JSON = "application/problem+json"
@@ -117,8 +118,6 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
 
 def document_security(schema: dict[str, Any], routes: Iterable[Any]) -> dict[str, Any]:
     """Name each operation's credentials in `schema` (in place): required, optional or none; return it."""
-    from qianshu.core.auth import SIGN_IN_OPTIONAL, SIGN_IN_REQUIRED
-
     schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
     paths = schema.get("paths", {})
     for context in routing.iter_route_contexts(list(routes)):
