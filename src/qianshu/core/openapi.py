@@ -24,7 +24,6 @@ from qianshu.core.errors import PROBLEM_BASE
 
 PROBLEM_JSON = "application/problem+json"
 _REF = {"$ref": "#/components/schemas/Problem"}
-_METHODS = ("get", "put", "post", "delete", "patch")
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -65,11 +64,10 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     for item in schema.get("paths", {}).values():
-        for method in _METHODS:
-            operation = item.get(method)
-            if operation is None:
-                continue
-            responses = operation.setdefault("responses", {})
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue  # a path item's shared `parameters`, not an operation
+            responses = operation["responses"]
             if "422" in responses:
                 responses["422"] = _problem("Invalid input: a field is missing, malformed or breaks a rule")
             responses.setdefault(
@@ -80,11 +78,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                     "requests (Retry-After), 503 busy or a dependency unavailable (Retry-After), 500"
                 ),
             )
-    # FastAPI's own 422 schemas, which no operation names any more
-    if "#/components/schemas/HTTPValidationError" not in repr(schema.get("paths", {})):
-        components.pop("HTTPValidationError", None)
-        if "#/components/schemas/ValidationError" not in repr(schema):
-            components.pop("ValidationError", None)
+    # FastAPI's own 422 schemas: every 422 above is a problem now, so nothing names them
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
     return schema
 
 
